@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--max-steps", type=int, default=256)
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per cell of the table")
     parser.add_argument(
-        "--max-obs-gb", type=float, default=0.8, help="skip batches whose observations exceed this"
+        "--max-obs-gb", type=float, default=2.0, help="skip batches whose observations exceed this"
     )
     parser.add_argument(
         "--tuned-malloc",

@@ -73,7 +73,8 @@ class Step:
 
     `done[b]` says copy b's episode ended at this step (every agent terminated, or truncated) and the copy
     was reset: `final_obs` / `final_state` hold the last observation of the ended episode (rows where `done`
-    is False repeat the current observation) and `info` holds its episode statistics (valid where `done`).
+    is False repeat the current observation) and `info` holds its episode statistics (valid where `done`; it
+    may be empty at a step where no episode ended).
     Terminated and truncated stay apart: learners bootstrap from `final_obs` on truncation only.
     """
 
@@ -219,7 +220,10 @@ class BatchedEnv:
         if self.max_steps is not None:
             truncated |= (self.elapsed >= self.max_steps) & ~all_dead
         done = all_dead | truncated
-        final = (self._observe(), self._state(), self._episode_info())
+        # episode statistics are needed only where an episode ended; on CPU finding out is free, on an
+        # accelerator it would cost a host sync, so they are computed every step there
+        ended = self.device.type != "cpu" or bool(done.any())
+        final = (self._observe(), self._state(), self._episode_info() if ended else {})
         # masked, vectorised auto-reset of the ended copies
         self._reset(done)
         self.elapsed.masked_fill_(done, 0)

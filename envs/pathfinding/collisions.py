@@ -2,8 +2,8 @@
 
 Each function takes the agents' cells `pos [B, n]`, the cells they try to reach `target [B, n]` (already equal
 to `pos` for waiting agents, agents walking into an obstacle or off the map, and absent agents), which agents
-are on the map `present [B, n]`, and the number of cells; it returns the cells after the step. Per-cell
-bookkeeping uses one scatter over a `[B, cells + 1]` table (the extra column collects absent agents).
+are on the map `present [B, n]`, and a `CellTable` for per-cell bookkeeping; it returns the cells after the
+step.
 
 - priority: agents move one after another in index order; an agent moves unless its target is occupied at
   its turn (by an earlier agent's new cell or a later agent's current cell). Sequential over agents in
@@ -27,64 +27,81 @@ from torch import Tensor
 COLLISION_SYSTEMS = ("priority", "block_both", "soft")
 
 
-# per-cell tables hold agent indices as int32: on large maps with many copies they are the biggest temporaries
-TABLE = torch.int32
+class CellTable:
+    """A per-cell scratch table `int32 [B, cells + 1]` (the extra column collects absent agents) kept between
+    steps and wiped after each use by touching only the cells just written, so a query costs O(agents),
+    not O(cells), and a step allocates no table (large fresh tables are page-faulted in every time)."""
+
+    EMPTY = torch.iinfo(torch.int32).max
+
+    def __init__(self, num_envs: int, num_cells: int, device: str | torch.device = "cpu") -> None:
+        self.sink = num_cells
+        self.table = torch.full((num_envs, num_cells + 1), self.EMPTY, dtype=torch.int32, device=device)
+
+    def min_at(self, cells: Tensor, values: Tensor, query: Tensor) -> Tensor:
+        """Scatter `values [B, n]` onto `cells [B, n]` keeping the minimum per cell, read the table at `query
+        [B, m]` (`EMPTY` where nothing was written), and wipe the table again."""
+        self.table.scatter_reduce_(1, cells, values.to(torch.int32), "amin")
+        found = self.table.gather(1, query)
+        self.table.scatter_(1, cells, self.EMPTY)
+        return found
 
 
 def _agent_index(pos: Tensor) -> Tensor:
-    return torch.arange(pos.shape[1], dtype=TABLE, device=pos.device).expand_as(pos)
+    return torch.arange(pos.shape[1], dtype=torch.int32, device=pos.device).expand_as(pos)
 
 
-def _occupant(pos: Tensor, present: Tensor, num_cells: int) -> Tensor:
-    """`[B, cells + 1]`: index of the present agent on each cell, -1 where none."""
-    table = torch.full((pos.shape[0], num_cells + 1), -1, dtype=TABLE, device=pos.device)
-    return table.scatter_(1, torch.where(present, pos, num_cells), _agent_index(pos))
+def _occupant(cells: CellTable, standing_at: Tensor, query: Tensor) -> Tensor:
+    """Index of the agent standing on each cell of `query` now (`standing_at`: each agent's cell, the sink for
+    absent agents), `CellTable.EMPTY` where none."""
+    return cells.min_at(standing_at, _agent_index(standing_at), query)
 
 
-def resolve_priority(pos: Tensor, target: Tensor, present: Tensor, num_cells: int) -> Tensor:
-    B, n = pos.shape
+def resolve_priority(pos: Tensor, target: Tensor, present: Tensor, cells: CellTable) -> Tensor:
+    n = pos.shape[1]
     index = _agent_index(pos)
-    sink = num_cells
-    later_there = _occupant(pos, present, num_cells).gather(1, target) > index
+    occupant = _occupant(cells, torch.where(present, pos, cells.sink), target)
+    later_there = (occupant > index) & (occupant != CellTable.EMPTY)
     candidate = present & (target != pos) & ~later_there
     moved = candidate
     for _ in range(n):
         final = torch.where(moved, target, pos)
-        first_there = torch.full((B, num_cells + 1), n, dtype=TABLE, device=pos.device)
-        first_there.scatter_reduce_(1, torch.where(present, final, sink), index, "amin")
-        now = candidate & ~(first_there.gather(1, target) < index)
+        first_there = cells.min_at(torch.where(present, final, cells.sink), index, target)
+        now = candidate & ~(first_there < index)
         if torch.equal(now, moved):
             break
         moved = now
     return torch.where(moved, target, pos)
 
 
-def resolve_block_both(pos: Tensor, target: Tensor, present: Tensor, num_cells: int) -> Tensor:
-    B = pos.shape[0]
-    wanted = torch.zeros(B, num_cells + 1, dtype=TABLE, device=pos.device)
-    wanted.scatter_add_(1, torch.where(present, target, num_cells), torch.ones_like(target, dtype=TABLE))
-    occupied = _occupant(pos, present, num_cells) >= 0
-    moved = present & (target != pos) & (wanted.gather(1, target) == 1) & ~occupied.gather(1, target)
+def resolve_block_both(pos: Tensor, target: Tensor, present: Tensor, cells: CellTable) -> Tensor:
+    index = _agent_index(pos)
+    wanted_at = torch.where(present, target, cells.sink)
+    # nobody else wants my target: the lowest and the highest index that want it are both mine
+    lowest = cells.min_at(wanted_at, index, target)
+    highest = -cells.min_at(wanted_at, -index, target)
+    alone = (lowest == index) & (highest == index)
+    occupied = _occupant(cells, torch.where(present, pos, cells.sink), target) != CellTable.EMPTY
+    moved = present & (target != pos) & alone & ~occupied
     return torch.where(moved, target, pos)
 
 
-def resolve_soft(pos: Tensor, target: Tensor, present: Tensor, num_cells: int) -> Tensor:
-    B, n = pos.shape
+def resolve_soft(pos: Tensor, target: Tensor, present: Tensor, cells: CellTable) -> Tensor:
+    n = pos.shape[1]
     index = _agent_index(pos)
-    sink = num_cells
     moving = present & (target != pos)
-    other = _occupant(pos, present, num_cells).gather(1, target)  # who stands on my target now
-    safe_other = other.clamp_min(0).long()
-    swap = (other >= 0) & (target.gather(1, safe_other) == pos) & moving.gather(1, safe_other)
+    standing_at = torch.where(present, pos, cells.sink)
+    other = _occupant(cells, standing_at, target)  # who stands on my target now
+    standing = other != CellTable.EMPTY
+    safe_other = torch.where(standing, other, 0).long()
+    swap = standing & (target.gather(1, safe_other) == pos) & moving.gather(1, safe_other)
     moved = moving & ~swap
     for _ in range(n + 1):
         # every agent claims a cell: movers their target (with their index), stayers their own cell (with -1,
         # which beats every mover); a mover keeps its move only if it holds the winning claim on its target
-        cell = torch.where(moved, target, torch.where(present, pos, sink))
+        cell = torch.where(moved, target, standing_at)
         claim = torch.where(moved, index, -1)
-        winner = torch.full((B, num_cells + 1), n, dtype=TABLE, device=pos.device)
-        winner.scatter_reduce_(1, cell, claim, "amin")
-        now = moved & (winner.gather(1, target) == index)
+        now = moved & (cells.min_at(cell, claim, target) == index)
         if torch.equal(now, moved):
             break
         moved = now

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.pathfinding.collisions import COLLISION_SYSTEMS, RESOLVERS
+from envs.pathfinding.collisions import COLLISION_SYSTEMS, RESOLVERS, CellTable
 from envs.pathfinding.planning import (
     MOVES,
     ComponentTables,
@@ -36,6 +36,7 @@ from envs.pathfinding.planning import (
 )
 from envs.pathfinding.sources import MapSource
 from marl import BatchedEnv, GroupSpec, agent_names
+from marl.recycling import RecycledTensors
 
 MODES = ("finish", "classic", "lifelong")
 GROUP = "agents"
@@ -104,6 +105,7 @@ class PathfindingEnv(BatchedEnv):
         # the obstacle and agent planes, padded by R (outside = obstacle), that windows are gathered from
         self._planes = torch.zeros(B, 2, padded_cells, device=dev)
         self.padded_obstacles = self._planes[:, 0]
+        self._agents_drawn_at = torch.zeros(B, n, dtype=torch.long, device=dev)  # cells set in plane 1
         # every (2R+1)^2 window of both planes as an overlapping view: row p is the window whose top-left
         # cell is flat position p of the buffer, so one index_select per agent gathers its two channels
         K, Wp = self.window, self.padded_width
@@ -116,18 +118,22 @@ class PathfindingEnv(BatchedEnv):
         self.arrival = torch.full_like(self.pos, -1)  # step of (last) arrival at the goal, -1 if none
         self.goals_reached = torch.zeros(B, dtype=torch.long, device=dev)
         self.components = ComponentTables.empty(B, H * W, dev)
-        self.planner = GoalDistances(B, n, H, W, dev)
+        self._planner: GoalDistances | None = None  # built on first use: B x n x H*W distances are large
         # the change of an agent's flat cell index under each action
         self.move_delta = torch.tensor([dr * W + dc for dr, dc in MOVES], device=dev)
         self._padded_move_delta = torch.tensor([dr * self.padded_width + dc for dr, dc in MOVES], device=dev)
         self._resolve = RESOLVERS[collision]
+        self._cell_table = CellTable(B, H * W, dev)
         # per-cell lookup tables (cheaper than integer division on every step)
         cells = torch.arange(H * W, device=dev)
         self._row_col = torch.stack([cells // W, cells % W], dim=-1)
         self._padded_index = (cells // W + R) * self.padded_width + cells % W + R
         scale = torch.tensor([max(H - 1, 1), max(W - 1, 1)], device=dev)
         self._normalised_row_col = self._row_col / scale
-        # observation and state are computed once per step (the base class asks for them twice)
+        # observation and state are computed once per step (the base class asks for them twice), into memory
+        # that is reused once the caller has let go of it (fresh large blocks are page-faulted in every step)
+        self._obs_memory = RecycledTensors((B, n, obs_size), device=dev)
+        self._state_memory = RecycledTensors((B, H * W + 5 * n), device=dev)
         self._obs_cache: dict[str, Tensor] | None = None
         self._state_cache: Tensor | None = None
 
@@ -199,7 +205,7 @@ class PathfindingEnv(BatchedEnv):
         present = self.alive[GROUP]
         wall = self.padded_obstacles.gather(1, self._padded(self.pos) + self._padded_move_delta[action]) > 0
         target = torch.where(present & ~wall, self.pos + self.move_delta[action], self.pos)
-        self.pos = self._resolve(self.pos, target, present, self.height * self.width)
+        self.pos = self._resolve(self.pos, target, present, self._cell_table)
         on_goal = (self.pos == self.goal) & present
         step_number = self.elapsed[:, None] + 1
         if self.mode == "classic":
@@ -228,13 +234,16 @@ class PathfindingEnv(BatchedEnv):
 
     def _observation(self) -> Tensor:
         B, n, R, K = self.num_envs, self.n_agents, self.radius, self.window
-        KK, C = K * K, len(self.channels)
+        KK = K * K
         padded_pos = self._padded(self.pos)
+        # the agent plane: clear the cells drawn last time, then count the present agents on each cell (an
+        # agent that finished keeps its last cell, which another agent may now stand on)
         agents_plane = self._planes[:, 1]
-        agents_plane.zero_()
-        agents_plane.scatter_(1, padded_pos, self.alive[GROUP].float())
-        # every channel is written in place into one fresh output (large temporaries cost page faults)
-        out = torch.empty(B, n, C * KK + 2, device=self.device)
+        agents_plane.scatter_(1, self._agents_drawn_at, 0.0)
+        agents_plane.scatter_add_(1, padded_pos, self.alive[GROUP].float())
+        self._agents_drawn_at = padded_pos
+        # every channel is written in place into the output (large temporaries cost page faults)
+        out = self._obs_memory.new()
         rows = out.view(B * n, -1)
         corner = padded_pos - R * self.padded_width - R + self._plane_base  # window's top-left in _planes
         torch.index_select(self._windows, 0, corner.flatten(), out=rows[:, : 2 * KK].view(B * n, 2, K, K))
@@ -248,6 +257,13 @@ class PathfindingEnv(BatchedEnv):
         direction = offset.float()
         out[..., -2:] = direction / direction.square().sum(dim=-1, keepdim=True).sqrt_().clamp_min_(1.0)
         return out
+
+    @property
+    def planner(self) -> GoalDistances:
+        """The cache of distance maps, allocated the first time a path channel, renderer or baseline asks."""
+        if self._planner is None:
+            self._planner = GoalDistances(self.num_envs, self.n_agents, self.height, self.width, self.device)
+        return self._planner
 
     def goal_distances(self) -> Tensor:
         """BFS distance maps to every agent's current goal `int32 [B, n, H*W]` (cached, see GoalDistances)."""
@@ -287,6 +303,7 @@ class PathfindingEnv(BatchedEnv):
                     self.alive[GROUP].float(),
                 ],
                 dim=1,
+                out=self._state_memory.new(),
             )
         return self._state_cache
 

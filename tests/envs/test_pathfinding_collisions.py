@@ -4,7 +4,7 @@ sequential `move_agents` on random crowded grids."""
 import pytest
 import torch
 
-from envs.pathfinding.collisions import RESOLVERS
+from envs.pathfinding.collisions import RESOLVERS, CellTable
 from envs.pathfinding.planning import MOVES
 
 W = 5  # hand-built cases live on an open 5x5 grid; cells are (row, column)
@@ -21,7 +21,7 @@ def resolve(system, positions, actions):
         [[cell(r + MOVES[a][0], c + MOVES[a][1]) for (r, c), a in zip(positions, actions, strict=True)]]
     )
     present = torch.ones_like(pos, dtype=torch.bool)
-    out = RESOLVERS[system](pos, target, present, W * W)[0].tolist()
+    out = RESOLVERS[system](pos, target, present, CellTable(1, W * W))[0].tolist()
     return [divmod(x, W) for x in out]
 
 
@@ -82,7 +82,7 @@ def test_absent_agents_neither_move_nor_block():
     target = torch.tensor([[cell(2, 2), cell(2, 2)]])
     present = torch.tensor([[True, False]])  # agent 1 has left (one-shot mode)
     for system, fn in RESOLVERS.items():
-        assert fn(pos, target, present, W * W)[0].tolist() == [cell(2, 2), cell(2, 2)], system
+        assert fn(pos, target, present, CellTable(1, W * W))[0].tolist() == [cell(2, 2), cell(2, 2)], system
 
 
 # ---------------------------------------------------------------- POGEMA 1.4.0's rules, ported line by line
@@ -176,7 +176,11 @@ def test_matches_pogema_on_random_crowds(system):
     wall = obstacles.flatten(1).gather(1, tgt) | ~inside
     tgt = torch.where(wall, pos, tgt)  # the environment turns moves into walls into waits
     present = torch.ones_like(pos, dtype=torch.bool)
-    ours = RESOLVERS[system](pos, tgt, present, H * Wd)
+    table = CellTable(B, H * Wd)
+    ours = RESOLVERS[system](pos, tgt, present, table)
+    # the scratch table is wiped after use, so the next step (here: the same one again) starts clean
+    assert bool((table.table == CellTable.EMPTY).all())
+    assert torch.equal(RESOLVERS[system](pos, tgt, present, table), ours)
     for b in range(B):
         grid = obstacles[b].tolist()
         start = [divmod(int(p), Wd) for p in pos[b]]

@@ -53,6 +53,21 @@ def test_finish_mode_rewards_terminates_and_removes_arrived_agents(tmp_path):
     assert s.info["episode_length"].item() == 5
 
 
+def test_agent_on_the_cell_of_a_finished_agent_is_observed(tmp_path):
+    # agent 1 leaves the map at (1, 3); agent 0, a lower index, then stands on that cell: the agent channel
+    # must still show it (one present agent there), whatever order the two are drawn in
+    env = corridor_env(tmp_path, "finish")
+    env.reset()
+    place(env, [(1, 1), (1, 2)], [(1, 5), (1, 3)])
+    act(env, WAIT, RIGHT)
+    s = act(env, RIGHT, WAIT)
+    s = act(env, RIGHT, WAIT)
+    assert env.pos[0].tolist() == [1 * env.width + 3] * 2 and s["agents"].alive.tolist() == [[True, False]]
+    grid, _ = env.observation_layout(s["agents"].obs)
+    agents_channel = env.channels.index("agents")
+    assert grid[0, 0, agents_channel, env.radius, env.radius].item() == 1.0
+
+
 def test_classic_mode_rewards_only_when_all_stand_on_goals(tmp_path):
     env = corridor_env(tmp_path, "classic")
     env.reset()
