@@ -38,6 +38,7 @@ import yaml
 import marl
 from algos import dpo, ppo
 from envs import mpe, pettingzoo_peers
+from marl.io import atomic_write_text
 
 
 def register_everything() -> None:
@@ -77,14 +78,6 @@ def algo_config(name: str, overrides: dict):
     return config_class(**{k: v for k, v in overrides.items() if k in known})
 
 
-def write_json_atomically(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
-
-
 def run(job: dict) -> str:
     """Train one (task, algorithm, seed) and write its curve; returns the file written."""
     torch.set_num_threads(1)
@@ -119,7 +112,7 @@ def run(job: dict) -> str:
         "wall_seconds": time.perf_counter() - start,
         **curve,
     }
-    write_json_atomically(Path(job["path"]), result)
+    atomic_write_text(job["path"], json.dumps(result, indent=1))
     return job["path"]
 
 
@@ -271,9 +264,9 @@ def main() -> None:
                 print("wrote", run(job), flush=True)
     table = report(out_dir, args.algos, args.tasks)
     print(table)
-    (out_dir / "results.md").write_text(table + "\n")
+    atomic_write_text(out_dir / "results.md", table + "\n")
     if args.out:
-        Path(args.out).write_text(table + "\n")
+        atomic_write_text(args.out, table + "\n")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from marl.io import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # task -> environment, its parameters, the metrics of the table and the one the curves show
@@ -138,15 +140,9 @@ def random_play(task: str, seeds: list[int], eval_episodes: int) -> list[dict[st
     return finals
 
 
-def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def run_and_save(task: str, variant: str, seed: int, args: dict, path: Path) -> str:
     record = run_one(task, variant, seed, args)
-    write_atomically(path, json.dumps(record, indent=1))
+    atomic_write_text(path, json.dumps(record, indent=1))
     return f"{path.name}: {record['train_seconds']} s, final greedy {record['final']['greedy']}"
 
 
@@ -299,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     text = table(results, args.mode, random)
     print(text)
     if args.out:
-        write_atomically(args.out, text)
+        atomic_write_text(args.out, text)
     for path in plot(results, args.plots):
         print(f"plot: {path}", file=sys.stderr)
 

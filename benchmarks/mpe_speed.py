@@ -30,6 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from marl.io import atomic_write_text  # noqa: E402
+
 N_AGENTS = 3
 
 
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> str:
     table = "\n".join(lines) + f"\n\n{footer}\n"
     print(f"\n{footer}")
     if args.out is not None:
-        args.out.write_text(table)
+        atomic_write_text(args.out, table)
     return table
 
 

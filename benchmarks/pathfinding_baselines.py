@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 import marl  # noqa: E402
 from envs.pathfinding import register, register_baselines  # noqa: E402
 from marl.config import algo_config  # noqa: E402
+from marl.io import atomic_write_text  # noqa: E402
 
 MAP_SETS = {
     "random 20x20": "random/random-20-*",
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> str:
     table = "\n".join(lines) + "\n"
     print(table)
     if args.out:
-        args.out.write_text(table)
+        atomic_write_text(args.out, table)
     return table
 
 

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from marl.io import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 MAP_SIZE = {64: 32, 1024: 128}  # the sizes POGEMA's own speed figures use
 POGEMA_MODE = {"finish": "finish", "classic": "nothing", "lifelong": "restart"}
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> str:
     table = "\n".join(lines) + "\n"
     print(table)
     if args.out:
-        args.out.write_text(table)
+        atomic_write_text(args.out, table)
     return table
 
 

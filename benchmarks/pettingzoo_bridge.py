@@ -18,6 +18,7 @@ import torch
 
 import marl
 from envs import pettingzoo_peers
+from marl.io import atomic_write_text
 
 
 def raw_mpe2(steps: int) -> float:
@@ -81,8 +82,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.out:
-        with open(args.out, "w") as f:
-            f.write(table + "\n")
+        atomic_write_text(args.out, table + "\n")
 
 
 if __name__ == "__main__":

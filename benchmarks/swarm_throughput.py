@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs.swarm  # noqa: E402
 import marl  # noqa: E402
+from marl.io import atomic_write_text
 
 
 def measure(task: str, n_agents: int, num_envs: int, steps: int, device: str) -> float:
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n")
+        atomic_write_text(args.out, table + "\n")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import torch
 import marl
 from algos import dpo, ppo
 from envs import mpe, pettingzoo_peers
+from marl.io import atomic_write_text
 
 
 def measure(algo_name: str, env_id: str, num_envs: int, device: str, seconds: float, min_iterations: int):
@@ -76,8 +77,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.out:
-        with open(args.out, "w") as f:
-            f.write(table + "\n")
+        atomic_write_text(args.out, table + "\n")
 
 
 if __name__ == "__main__":
