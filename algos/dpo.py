@@ -1,4 +1,4 @@
-"""DPO: decentralised policy optimisation (Su and Lu, 2022) on the shared on-policy core (`marl.onpolicy`).
+"""DPO: decentralised policy optimisation (Su and Lu, 2022) on the shared on-policy core (`marl.learning.onpolicy`).
 
 Each agent minimises, over its own samples,
 
@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 import marl
-from marl.onpolicy import MetricMeans, OnPolicyAlgorithm, OnPolicyConfig, RolloutBatch, masked_mean
+from marl.learning.onpolicy import MetricMeans, OnPolicyAlgorithm, OnPolicyConfig, RolloutBatch, masked_mean
 
 
 @dataclass

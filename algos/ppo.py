@@ -1,4 +1,4 @@
-"""IPPO and MAPPO: the clipped PPO objective on the shared on-policy core (`marl.onpolicy`).
+"""IPPO and MAPPO: the clipped PPO objective on the shared on-policy core (`marl.learning.onpolicy`).
 
 Each agent maximises the clipped surrogate `E[min(r A, clip(r, 1 - eps, 1 + eps) A)]` plus an entropy bonus,
 where `r` is the probability ratio of the new to the rollout policy and `A` the GAE advantage; the critic
@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 import marl
-from marl.onpolicy import MetricMeans, OnPolicyAlgorithm, OnPolicyConfig, RolloutBatch, masked_mean
+from marl.learning.onpolicy import MetricMeans, OnPolicyAlgorithm, OnPolicyConfig, RolloutBatch, masked_mean
 
 
 @dataclass

@@ -38,7 +38,7 @@ import yaml
 import marl
 from algos import dpo, ppo
 from envs import mpe, pettingzoo_peers
-from marl.io import atomic_write_text
+from marl.running.io import atomic_write_text
 
 
 def register_everything() -> None:
@@ -73,7 +73,7 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def algo_config(name: str, overrides: dict):
-    config_class = marl.registry.algo_entry(name).config_class
+    config_class = marl.core.registry.algo_entry(name).config_class
     known = {f.name for f in fields(config_class)}
     return config_class(**{k: v for k, v in overrides.items() if k in known})
 
@@ -88,7 +88,7 @@ def run(job: dict) -> str:
     env = marl.make(env_id, num_envs=job["num_envs"], seed=seed, **env_kwargs)
     eval_env = marl.make(env_id, num_envs=min(job["eval_episodes"], 32), seed=10_000 + seed, **env_kwargs)
     config = algo_config(job["algo"], job["overrides"])
-    algo = marl.registry.algo_entry(job["algo"]).factory(env, config, torch.device("cpu"))
+    algo = marl.core.registry.algo_entry(job["algo"]).factory(env, config, torch.device("cpu"))
     curve = {"env_steps": [], "train_return": [], "eval_return": []}
     done_steps, start = 0, time.perf_counter()
     for k in range(1, points + 1):
@@ -227,7 +227,7 @@ def main() -> None:
     overrides = parse_overrides(args.set)
     for key in overrides:
         if not any(
-            key in {f.name for f in fields(marl.registry.algo_entry(a).config_class)} for a in args.algos
+            key in {f.name for f in fields(marl.core.registry.algo_entry(a).config_class)} for a in args.algos
         ):
             raise SystemExit(f"--set {key}: none of {args.algos} has a hyperparameter named {key!r}")
     if not args.report_only:

@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from marl.io import atomic_write_text
+from marl.running.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from marl.io import atomic_write_text  # noqa: E402
+from marl.running.io import atomic_write_text  # noqa: E402
 
 N_AGENTS = 3
 

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 import marl  # noqa: E402
 from envs.pathfinding import register, register_baselines  # noqa: E402
-from marl.config import algo_config  # noqa: E402
-from marl.io import atomic_write_text  # noqa: E402
+from marl.running.config import algo_config  # noqa: E402
+from marl.running.io import atomic_write_text  # noqa: E402
 
 MAP_SETS = {
     "random 20x20": "random/random-20-*",
@@ -71,7 +71,7 @@ class Checkpoint:
                 f"{self.path}: trained with agent_id=true on {trained_agents} agents, so it cannot run {n_agents}; "
                 "train with algo.agent_id=false to evaluate other agent counts"
             )
-        algo = marl.registry.algo_entry(self.algo_name).factory(env, self.algo_config, env.device)
+        algo = marl.core.registry.algo_entry(self.algo_name).factory(env, self.algo_config, env.device)
         algo.load_state_dict(self.state)
         return algo
 
@@ -106,7 +106,7 @@ def build_policy(
         return checkpoint.build(env, n_agents)
     if name == "random":
         return marl.RandomPolicy(env, None, env.device)
-    entry = marl.registry.algo_entry(name)
+    entry = marl.core.registry.algo_entry(name)
     return entry.factory(env, entry.config_class(), env.device)
 
 

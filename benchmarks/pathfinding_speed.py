@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from marl.io import atomic_write_text
+from marl.running.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 MAP_SIZE = {64: 32, 1024: 128}  # the sizes POGEMA's own speed figures use

@@ -18,7 +18,7 @@ import torch
 
 import marl
 from envs import pettingzoo_peers
-from marl.io import atomic_write_text
+from marl.running.io import atomic_write_text
 
 
 def raw_mpe2(steps: int) -> float:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs.swarm  # noqa: E402
 import marl  # noqa: E402
-from marl.io import atomic_write_text
+from marl.running.io import atomic_write_text
 
 
 def measure(task: str, n_agents: int, num_envs: int, steps: int, device: str) -> float:

@@ -21,13 +21,13 @@ import torch
 import marl
 from algos import dpo, ppo
 from envs import mpe, pettingzoo_peers
-from marl.io import atomic_write_text
+from marl.running.io import atomic_write_text
 
 
 def measure(algo_name: str, env_id: str, num_envs: int, device: str, seconds: float, min_iterations: int):
     torch.manual_seed(0)
     env = marl.make(env_id, num_envs=num_envs, device=device, seed=0)
-    entry = marl.registry.algo_entry(algo_name)
+    entry = marl.core.registry.algo_entry(algo_name)
     algo = entry.factory(env, entry.config_class(), torch.device(device))
     algo.train_iteration()  # warm-up: first reset, allocator, lazy initialisation
     steps, iterations = 0, 0

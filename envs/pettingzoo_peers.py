@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable
 
 import marl
-from marl.pettingzoo import PettingZooEnv, from_pettingzoo
+from marl.bridge import PettingZooEnv, from_pettingzoo
 
 _COMMON = {"max_cycles": (int, 25), "continuous_actions": (bool, False), "dynamic_rescaling": (bool, True)}
 _NEIGHBOURS = {"num_agent_neighbors": (int | None, None), "num_landmark_neighbors": (int | None, None)}

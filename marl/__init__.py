@@ -1,9 +1,9 @@
 """marl: batched, device-resident multi-agent RL environments and a CTDE core that hosts the algorithms."""
 
-from marl.algorithm import Algorithm, EpisodeStats, Iteration, RandomConfig, RandomPolicy, evaluate
-from marl.env import BatchedEnv, GroupSpec, GroupStep, Step, agent_names
-from marl.pettingzoo import from_pettingzoo, to_aec, to_parallel
-from marl.registry import (
+from marl.learning.algorithm import Algorithm, EpisodeStats, Iteration, RandomConfig, RandomPolicy, evaluate
+from marl.core.env import BatchedEnv, GroupSpec, GroupStep, Step, agent_names
+from marl.bridge import from_pettingzoo, to_aec, to_parallel
+from marl.core.registry import (
     RegistryError,
     list_algos,
     list_envs,

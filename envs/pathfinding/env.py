@@ -36,7 +36,7 @@ from envs.pathfinding.planning import (
 )
 from envs.pathfinding.sources import MapSource
 from marl import BatchedEnv, GroupSpec, agent_names
-from marl.recycling import RecycledTensors
+from marl.core.recycling import RecycledTensors
 
 MODES = ("finish", "classic", "lifelong")
 GROUP = "agents"

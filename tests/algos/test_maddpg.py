@@ -184,7 +184,7 @@ def test_checkpoint_round_trip(with_buffer):
 def test_registered_with_independent_ddpg_as_the_same_code():
     assert {"maddpg", "iddpg"} <= set(marl.list_algos())
     assert IDDPGConfig().centralised_critic is False and MADDPGConfig().centralised_critic is True
-    entry = marl.registry.algo_entry("iddpg")
+    entry = marl.core.registry.algo_entry("iddpg")
     assert entry.factory is MADDPG and entry.config_class is IDDPGConfig
 
 

@@ -16,9 +16,9 @@ import marl
 from algos import dpo, ppo
 from algos.dpo import DPO, DPOConfig
 from algos.ppo import IPPO, MAPPO, IPPOConfig, MAPPOConfig
-from marl.distributions import ActionHead, Categorical
-from marl.networks import GRUCore
-from marl.normalization import RunningNormalizer
+from marl.learning.distributions import ActionHead, Categorical
+from marl.learning.networks import GRUCore
+from marl.learning.normalization import RunningNormalizer
 
 ppo.register()
 dpo.register()
@@ -206,7 +206,7 @@ def test_recurrent_act_resets_state_where_the_episode_ended():
 # ---------------------------------------------------------------------------------------------- configuration
 def test_registered_and_configurable_from_hydra_style_configs():
     assert {"ippo", "mappo", "dpo"} <= set(marl.list_algos())
-    entry = marl.registry.algo_entry("mappo")
+    entry = marl.core.registry.algo_entry("mappo")
     assert entry.config_class is MAPPOConfig
     env = ToyWalk(num_envs=2, seed=0)
     algo = entry.factory(env, OmegaConf.structured(MAPPOConfig(epochs=2)), "cpu")

@@ -15,7 +15,7 @@ def throughput(algo_name, config=None):
     if algo_name == "random":
         algo = marl.RandomPolicy(env, None, "cpu")
     else:
-        entry = marl.registry.algo_entry(algo_name)
+        entry = marl.core.registry.algo_entry(algo_name)
         algo = entry.factory(env, config or entry.config_class(), "cpu")
     results = marl.evaluate(algo, env, episodes=4, deterministic=True, seed=1)
     return sum(results["throughput"]) / 4, algo
@@ -37,7 +37,7 @@ def test_prioritised_planner_moves_a_lone_agent_along_a_shortest_path():
     env = marl.make(
         "pathfinding/random", num_envs=3, seed=4, size=10, density=0.25, n_agents=1, mode="finish"
     )
-    entry = marl.registry.algo_entry("pathfinding_prioritised")
+    entry = marl.core.registry.algo_entry("pathfinding_prioritised")
     planner = entry.factory(env, entry.config_class(horizon=6), "cpu")
     step = env.reset()
     start_dist = env.goal_distances()[torch.arange(3), 0].gather(1, env.pos).squeeze(1)
@@ -56,6 +56,6 @@ def test_prioritised_planner_moves_a_lone_agent_along_a_shortest_path():
 
 def test_baselines_refuse_other_environments():
     env = marl.make("test/toy_walk", num_envs=2, seed=0)
-    entry = marl.registry.algo_entry("pathfinding_follow")
+    entry = marl.core.registry.algo_entry("pathfinding_follow")
     with pytest.raises(TypeError, match="plans on pathfinding maps"):
         entry.factory(env, entry.config_class(), "cpu")

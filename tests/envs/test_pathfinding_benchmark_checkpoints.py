@@ -8,7 +8,7 @@ import torch
 
 import marl
 from envs.pathfinding import register, register_baselines
-from marl.cli import main as marl_main
+from marl.running.cli import main as marl_main
 
 register()
 register_baselines()

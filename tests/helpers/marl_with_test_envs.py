@@ -6,7 +6,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import toy_env  # noqa: E402
 
-from marl.cli import main  # noqa: E402
+from marl.running.cli import main  # noqa: E402
 
 toy_env.register()
 main()

@@ -13,8 +13,8 @@ import imageio.v3 as iio
 import pytest
 import torch
 
-from marl.cli import main
-from marl.io import atomic_torch_save
+from marl.running.cli import main
+from marl.running.io import atomic_torch_save
 
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 FAST = ["env=test/toy_walk", "algo=random", "num_envs=4", "eval_episodes=4", "progress=false"]

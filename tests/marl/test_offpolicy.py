@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from marl.offpolicy import gaussian_exploration, polyak_update, target_network
+from marl.learning.offpolicy import gaussian_exploration, polyak_update, target_network
 
 
 def test_target_network_is_a_frozen_copy():

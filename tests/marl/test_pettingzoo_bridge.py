@@ -13,7 +13,7 @@ from pettingzoo import AECEnv, ParallelEnv
 
 import marl
 from envs import pettingzoo_peers
-from marl.pettingzoo import ParallelView, PettingZooEnv
+from marl.bridge import ParallelView, PettingZooEnv
 
 pettingzoo_peers.register()
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from envs.pathfinding import random_task
-from marl.recycling import RecycledTensors
+from marl.core.recycling import RecycledTensors
 
 
 def test_memory_is_reused_once_the_caller_lets_go():

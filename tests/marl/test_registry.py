@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import marl
-from marl.registry import RegistryError
+from marl.core.registry import RegistryError
 
 
 def test_make_builds_the_registered_env_with_its_kwargs():
@@ -147,7 +147,7 @@ def installed_plugin(tmp_path_factory):
 def run_marl(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     return subprocess.run(
-        [sys.executable, "-m", "marl.cli", *args],
+        [sys.executable, "-m", "marl.running.cli", *args],
         env=env,
         cwd=cwd,
         capture_output=True,

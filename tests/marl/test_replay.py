@@ -5,7 +5,7 @@ import pytest
 import torch
 from toy_env import ToyWalk
 
-from marl.replay import ReplayBuffer, transition
+from marl.learning.replay import ReplayBuffer, transition
 
 
 def rows(start: int, count: int) -> dict[str, torch.Tensor]:

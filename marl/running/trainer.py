@@ -13,11 +13,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from marl import registry
-from marl.algorithm import Algorithm, evaluate
-from marl.config import algo_config, env_kwargs
-from marl.env import BatchedEnv
-from marl.rundir import MetricsLog, RunDirectory, resolve_checkpoint
+from marl.core import registry
+from marl.learning.algorithm import Algorithm, evaluate
+from marl.running.config import algo_config, env_kwargs
+from marl.core.env import BatchedEnv
+from marl.running.rundir import MetricsLog, RunDirectory, resolve_checkpoint
 
 # keys that may change when a run is resumed; anything else must match the run's saved config
 RESUMABLE_CHANGES = {
@@ -160,7 +160,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
         report["episodes"][mode] = results
         report[mode] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in results.items()}
     run = RunDirectory(cfg.run_dir)
-    from marl.io import atomic_write_json
+    from marl.running.io import atomic_write_json
 
     atomic_write_json(run.eval_json, report)
     print(f"{algo_name} on {env_id}: {cfg.eval_episodes} episodes per mode -> {run.eval_json}")

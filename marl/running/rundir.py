@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import yaml
 
-from marl.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from marl.running.io import atomic_torch_save, atomic_write_json, atomic_write_text
 
 CHECKPOINT = "checkpoints/last.pt"
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from marl.env import BatchedEnv, Step, sample_actions
+from marl.core.env import BatchedEnv, Step, sample_actions
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from marl import registry
+from marl.core import registry
 
 
 @dataclass
@@ -62,7 +62,7 @@ _SIMPLE = (int, float, bool, str, pathlib.Path)
 
 def config_dir() -> Path:
     """The configs/ folder (shipped inside the package as marl/configs)."""
-    path = Path(__file__).resolve().parent / "configs"
+    path = Path(__file__).resolve().parents[1] / "configs"
     if not (path / "config.yaml").is_file():
         raise FileNotFoundError(f"the configs folder is missing: expected {path / 'config.yaml'}")
     return path

@@ -22,7 +22,7 @@ from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 from torch import Tensor
 
-from marl.env import BatchedEnv, GroupSpec, Step
+from marl.core.env import BatchedEnv, GroupSpec, Step
 
 RENDER_MODES = ("rgb_array", "human")
 ILLEGAL_ACTIONS = ("raise", "resample")

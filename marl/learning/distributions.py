@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from marl.networks import orthogonal_init
+from marl.learning.networks import orthogonal_init
 
 MASKED_LOGIT = -1e8  # finite, so that 0 * (masked log-prob) stays 0 in entropies and KL divergences
 

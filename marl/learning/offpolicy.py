@@ -1,5 +1,5 @@
 """Machinery every off-policy learner shares: target networks with Polyak averaging, and exploration noise
-for continuous (deterministic) actions. The replay buffer is in `marl.replay`."""
+for continuous (deterministic) actions. The replay buffer is in `marl.learning.replay`."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from marl.env import Step
+from marl.core.env import Step
 
 
 class ReplayBuffer:

@@ -49,8 +49,8 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
     import hydra
     from hydra.core.global_hydra import GlobalHydra
 
-    from marl import trainer
-    from marl.config import TOP_LEVEL_KEYS, config_dir, register_schemas
+    from marl.running import trainer
+    from marl.running.config import TOP_LEVEL_KEYS, config_dir, register_schemas
 
     _check_top_level_keys(overrides, TOP_LEVEL_KEYS)
     _check_group_choices(overrides, config_dir())
@@ -95,7 +95,7 @@ def _check_top_level_keys(overrides: list[str], known: list[str]) -> None:
 
 def _check_group_choices(overrides: list[str], configs: Path) -> None:
     """`env=`, `algo=` and `experiment=` must name a registered id or a yaml file; say which exist if not."""
-    from marl import registry
+    from marl.core import registry
 
     choices = {
         "env": registry.list_envs(),
@@ -124,7 +124,7 @@ def _check_group_choices(overrides: list[str], configs: Path) -> None:
 
 
 def _list() -> None:
-    from marl import registry
+    from marl.core import registry
 
     envs, algos = registry.list_envs(), registry.list_algos()
     print(f"environments ({len(envs)}):")
@@ -136,7 +136,7 @@ def _list() -> None:
 
 
 def benchmarks_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "benchmarks"
+    return Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _bench(args: list[str]) -> int:

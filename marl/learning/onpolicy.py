@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from marl.algorithm import Algorithm, Iteration
-from marl.distributions import ActionHead, Distribution
-from marl.env import BatchedEnv, Step
-from marl.networks import MLP, GRUCore, orthogonal_init
-from marl.normalization import RunningNormalizer
+from marl.learning.algorithm import Algorithm, Iteration
+from marl.learning.distributions import ActionHead, Distribution
+from marl.core.env import BatchedEnv, Step
+from marl.learning.networks import MLP, GRUCore, orthogonal_init
+from marl.learning.normalization import RunningNormalizer
 
 
 @dataclass
