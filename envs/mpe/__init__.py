@@ -1,10 +1,9 @@
-"""Particle worlds: mpe2's MPE tasks on a batched 2D physics core (`envs.mpe.physics.ParticleWorld`)."""
+"""Particle worlds: mpe2's MPE tasks on a batched 2D physics core (`envs.particles.ParticleWorld`)."""
 
 from __future__ import annotations
 
 import marl
 from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv
-from envs.mpe.physics import ParticleWorld
 from envs.mpe.simple import Simple
 from envs.mpe.simple_adversary import SimpleAdversary
 from envs.mpe.simple_crypto import SimpleCrypto
@@ -14,6 +13,7 @@ from envs.mpe.simple_speaker_listener import SimpleSpeakerListener
 from envs.mpe.simple_spread import SimpleSpread
 from envs.mpe.simple_tag import SimpleTag
 from envs.mpe.simple_world_comm import SimpleWorldComm
+from envs.particles.physics import ParticleWorld
 
 TASKS: dict[str, type[MPEEnv]] = {
     "simple": Simple,

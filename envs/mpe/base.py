@@ -23,13 +23,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.mpe.physics import ParticleWorld, length
+from envs.particles.physics import MOVE_DIRECTIONS, ParticleWorld, length
 from marl import BatchedEnv, GroupSpec
 
 DEFAULT_ACCEL = 5.0  # mpe2's `sensitivity` when an agent has no `accel`
-MOVES = 5  # no-op, -x, +x, -y, +y
-# discrete movement choice -> unit force, in mpe2's order
-MOVE_DIRECTIONS = ((0.0, 0.0), (-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
+MOVES = len(MOVE_DIRECTIONS)  # no-op, -x, +x, -y, +y
 
 
 @dataclass(frozen=True)

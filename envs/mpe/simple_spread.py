@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, check_neighbors
-from envs.mpe.physics import length
+from envs.particles.physics import length
 
 AGENT_SIZE = 0.15
 COLLISION_PENALTY_BY_STAGE = (False, True)  # mpe2's CURRICULUM_STAGES

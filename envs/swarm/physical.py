@@ -1,6 +1,6 @@
 """Physical swarm tasks in a walled square arena: aggregation, formation, navigation among obstacles.
 
-Agents are discs of the particle-world physics core (`envs.mpe.physics.ParticleWorld`: mpe2's contact forces,
+Agents are discs of the particle-world physics core (`envs.particles.ParticleWorld`: mpe2's contact forces,
 damping and speed limit), pushed by their actions; obstacles are immovable colliding discs. The arena has
 hard, elastic walls: after each physics step a disc that crossed a wall is mirrored back inside and the
 velocity component across that wall flips sign. (Mirroring rather than clamping keeps distinct discs
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.mpe.physics import ParticleWorld
+from envs.particles.physics import MOVE_DIRECTIONS, ParticleWorld
 from envs.swarm.base import (
     GROUP,
     ObservationBlock,
@@ -29,9 +29,6 @@ from envs.swarm.base import (
 )
 from envs.swarm.neighbours import Neighbours, nearest
 from envs.swarm.render import AGENT_COLOUR, MARK_COLOUR, OBSTACLE_COLOUR, Canvas, hue_colours
-
-# discrete movement choice -> unit force, in mpe2's order: no-op, -x, +x, -y, +y
-MOVE_DIRECTIONS = ((0.0, 0.0), (-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
 
 
 def spawn_cells(
@@ -101,7 +98,9 @@ class _ArenaSwarm(SwarmEnv):
             )
         self.continuous_actions = check_bool("continuous_actions", continuous_actions)
         action_space = (
-            gym.spaces.Box(-1.0, 1.0, (2,), np.float32) if self.continuous_actions else gym.spaces.Discrete(5)
+            gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+            if self.continuous_actions
+            else gym.spaces.Discrete(len(MOVE_DIRECTIONS))
         )
         super().__init__(
             n_agents=n_agents,

@@ -12,7 +12,7 @@ import torch
 import envs.mpe
 import marl
 from envs.mpe import TASKS
-from envs.mpe.render import draw_particles
+from envs.particles.render import draw_particles
 
 envs.mpe.register()
 
