@@ -9,32 +9,45 @@ only the nearest landmarks / agents, nearest first, zero-padded (the goal stays 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, check_neighbors
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, PartialObservabilityConfig
+from marl.core.validation import check_positive_int, validated
+
+
+@dataclass
+class SimpleAdversaryConfig(PartialObservabilityConfig):
+    """simple_adversary's keys (mpe2's names and defaults)."""
+
+    N: int = 2  # good agents, and as many landmarks
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive_int("N", self.N)
 
 
 class SimpleAdversary(MPEEnv):
     """Deception: groups `adversary` (1 agent) and `agent` (N agents)."""
 
+    config_class = SimpleAdversaryConfig
+
     def __init__(
         self,
+        config: SimpleAdversaryConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        N: int = 2,
-        max_steps: int = 25,
-        continuous_actions: bool = False,
-        num_agent_neighbors: int | None = None,
-        num_landmark_neighbors: int | None = None,
-        dtype: str = "float32",
     ) -> None:
-        if isinstance(N, bool) or not isinstance(N, int) or N < 1:
-            raise ValueError(f"N (good agents and landmarks) must be a positive int, got {N!r}")
-        check_neighbors("num_agent_neighbors", num_agent_neighbors)
-        check_neighbors("num_landmark_neighbors", num_landmark_neighbors)
+        config = validated(config, self.config_class)
+        N, num_agent_neighbors, num_landmark_neighbors = (
+            config.N,
+            config.num_agent_neighbors,
+            config.num_landmark_neighbors,
+        )
         self.num_agent_neighbors, self.num_landmark_neighbors = num_agent_neighbors, num_landmark_neighbors
         seen = 2 * (N if num_landmark_neighbors is None else num_landmark_neighbors)
         seen += 2 * (N if num_agent_neighbors is None else num_agent_neighbors)
@@ -43,16 +56,14 @@ class SimpleAdversary(MPEEnv):
         agents += [AgentSpec(f"agent_{i}", "agent", (0.35, 0.35, 0.85), **role) for i in range(N)]
         landmarks = [LandmarkSpec((0.15, 0.15, 0.15), size=0.08, collide=False) for _ in range(N)]
         super().__init__(
+            config,
             agents=agents,
             landmarks=landmarks,
             obs_dims={"adversary": seen, "agent": 2 + seen},
             dim_c=2,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
         self.goal = torch.zeros(num_envs, dtype=torch.long, device=self.device)
 

@@ -11,44 +11,57 @@ distance and local = -1 per other agent overlapping this one.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, check_neighbors
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, PartialObservabilityConfig
 from envs.particles.physics import length
+from marl.core.validation import check_bool, check_number, check_positive_int, validated
 
 AGENT_SIZE = 0.15
 COLLISION_PENALTY_BY_STAGE = (False, True)  # mpe2's CURRICULUM_STAGES
 CAPTURE_RADIUS = 0.1  # a landmark is "occupied" when an agent is this close (mpe2's benchmark_data)
 
 
+@dataclass
+class SimpleSpreadConfig(PartialObservabilityConfig):
+    """simple_spread's keys (mpe2's names and defaults)."""
+
+    N: int = 3  # agents, and as many landmarks
+    local_ratio: float = 0.5
+    terminate_on_success: bool = False
+    curriculum: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive_int("N", self.N)
+        check_number("local_ratio", self.local_ratio, low=0.0, high=1.0)
+        check_bool("terminate_on_success", self.terminate_on_success)
+        check_bool("curriculum", self.curriculum)
+
+
 class SimpleSpread(MPEEnv):
     """Cooperative navigation: N agents, N landmarks, shared coverage reward and local collision penalty."""
 
+    config_class = SimpleSpreadConfig
+
     def __init__(
         self,
+        config: SimpleSpreadConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        N: int = 3,
-        local_ratio: float = 0.5,
-        max_steps: int = 25,
-        continuous_actions: bool = False,
-        terminate_on_success: bool = False,
-        curriculum: bool = False,
-        num_agent_neighbors: int | None = None,
-        num_landmark_neighbors: int | None = None,
-        dtype: str = "float32",
     ) -> None:
-        if isinstance(N, bool) or not isinstance(N, int) or N < 1:
-            raise ValueError(f"N (agents and landmarks) must be a positive int, got {N!r}")
-        if not 0.0 <= local_ratio <= 1.0:
-            raise ValueError(f"local_ratio is a proportion and must be in [0, 1], got {local_ratio!r}")
-        check_neighbors("num_agent_neighbors", num_agent_neighbors)
-        check_neighbors("num_landmark_neighbors", num_landmark_neighbors)
-        self.local_ratio, self.terminate_on_success = float(local_ratio), terminate_on_success
-        self.curriculum, self.curriculum_stage = curriculum, 0
+        config = validated(config, self.config_class)
+        N, num_agent_neighbors, num_landmark_neighbors = (
+            config.N,
+            config.num_agent_neighbors,
+            config.num_landmark_neighbors,
+        )
+        self.local_ratio, self.terminate_on_success = float(config.local_ratio), config.terminate_on_success
+        self.curriculum, self.curriculum_stage = config.curriculum, 0
         self.num_agent_neighbors, self.num_landmark_neighbors = num_agent_neighbors, num_landmark_neighbors
         seen_landmarks = N if num_landmark_neighbors is None else num_landmark_neighbors
         seen_agents = N - 1 if num_agent_neighbors is None else num_agent_neighbors
@@ -59,16 +72,14 @@ class SimpleSpread(MPEEnv):
         landmarks = [LandmarkSpec((0.25, 0.25, 0.25), collide=False) for _ in range(N)]
         dim_c = 2
         super().__init__(
+            config,
             agents=agents,
             landmarks=landmarks,
             obs_dims={"agent": 4 + 2 * seen_landmarks + (2 + dim_c) * seen_agents},
             dim_c=dim_c,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
         self._distance_sum = torch.zeros(num_envs, dtype=self.dtype, device=self.device)
         self._collisions = torch.zeros(num_envs, dtype=self.dtype, device=self.device)

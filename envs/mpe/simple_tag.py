@@ -11,46 +11,64 @@ adversary touching it and minus the boundary penalty of its position.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, boundary_penalty, check_neighbors
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, PartialObservabilityConfig, boundary_penalty
+from marl.core.validation import check_bool, check_int, check_positive_int, validated
 
 PREY_ACCEL, PREY_MAX_SPEED = 4.0, 1.3
 PREY_SPEED_BY_STAGE = (0.5, 0.75, 1.0)  # mpe2's CURRICULUM_STAGES: prey_speed_factor
 
 
+@dataclass
+class SimpleTagConfig(PartialObservabilityConfig):
+    """simple_tag's keys (mpe2's names and defaults)."""
+
+    num_good: int = 1
+    num_adversaries: int = 3
+    num_obstacles: int = 2
+    terminate_on_success: bool = False
+    curriculum: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive_int("num_good", self.num_good)
+        check_positive_int("num_adversaries", self.num_adversaries)
+        check_int("num_obstacles", self.num_obstacles, low=0)
+        check_bool("terminate_on_success", self.terminate_on_success)
+        check_bool("curriculum", self.curriculum)
+
+
 class SimpleTag(MPEEnv):
     """Predator-prey: groups `adversary` (predators) and `agent` (prey)."""
 
+    config_class = SimpleTagConfig
+
     def __init__(
         self,
+        config: SimpleTagConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        num_good: int = 1,
-        num_adversaries: int = 3,
-        num_obstacles: int = 2,
-        max_steps: int = 25,
-        continuous_actions: bool = False,
-        terminate_on_success: bool = False,
-        curriculum: bool = False,
-        num_agent_neighbors: int | None = None,
-        num_landmark_neighbors: int | None = None,
-        dtype: str = "float32",
     ) -> None:
-        for name, value, least in (("num_good", num_good, 1), ("num_adversaries", num_adversaries, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
-        if isinstance(num_obstacles, bool) or not isinstance(num_obstacles, int) or num_obstacles < 0:
-            raise ValueError(f"num_obstacles must be an int >= 0, got {num_obstacles!r}")
-        check_neighbors("num_agent_neighbors", num_agent_neighbors)
-        check_neighbors("num_landmark_neighbors", num_landmark_neighbors)
+        config = validated(config, self.config_class)
+        num_good, num_adversaries, num_obstacles = (
+            config.num_good,
+            config.num_adversaries,
+            config.num_obstacles,
+        )
+        num_agent_neighbors, num_landmark_neighbors = (
+            config.num_agent_neighbors,
+            config.num_landmark_neighbors,
+        )
         self.num_agent_neighbors, self.num_landmark_neighbors = num_agent_neighbors, num_landmark_neighbors
         self.num_good, self.num_adversaries = num_good, num_adversaries
         self.terminate_on_success, self.curriculum, self.curriculum_stage = (
-            terminate_on_success,
-            curriculum,
+            config.terminate_on_success,
+            config.curriculum,
             0,
         )
         adversary = dict(size=0.075, accel=3.0, max_speed=1.0, silent=True)
@@ -70,16 +88,14 @@ class SimpleTag(MPEEnv):
             size = 4 + 2 * seen_landmarks + 4 * num_agent_neighbors
             obs_dims = {"adversary": size, "agent": size}
         super().__init__(
+            config,
             agents=agents,
             landmarks=landmarks,
             obs_dims=obs_dims,
             dim_c=2,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
         self.adversary_idx = self.agent_idx[:num_adversaries]
         self.good_idx = self.agent_idx[num_adversaries:]

@@ -14,35 +14,48 @@ them - 2 * boundary penalty + 2 per food overlapped - 0.05 * distance to the nea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, boundary_penalty
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEConfig, MPEEnv, boundary_penalty
+from marl.core.validation import check_int, check_positive_int, validated
+
+
+@dataclass
+class SimpleWorldCommConfig(MPEConfig):
+    """simple_world_comm's keys (mpe2's names and defaults)."""
+
+    num_good: int = 2
+    num_adversaries: int = 4  # the leader included
+    num_obstacles: int = 1
+    num_food: int = 2
+    num_forests: int = 2
+
+    def validate(self) -> None:
+        super().validate()
+        for key in ("num_good", "num_adversaries", "num_food"):
+            check_positive_int(key, getattr(self, key))
+        for key in ("num_obstacles", "num_forests"):
+            check_int(key, getattr(self, key), low=0)
 
 
 class SimpleWorldComm(MPEEnv):
     """Groups `leadadversary` (1), `adversary` (num_adversaries - 1) and `agent` (num_good)."""
 
+    config_class = SimpleWorldCommConfig
+
     def __init__(
         self,
+        config: SimpleWorldCommConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        num_good: int = 2,
-        num_adversaries: int = 4,
-        num_obstacles: int = 1,
-        num_food: int = 2,
-        max_steps: int = 25,
-        num_forests: int = 2,
-        continuous_actions: bool = False,
-        dtype: str = "float32",
     ) -> None:
-        counts = dict(num_good=num_good, num_adversaries=num_adversaries, num_food=num_food)
-        counts |= dict(num_obstacles=num_obstacles, num_forests=num_forests)
-        for name, value in counts.items():
-            least = 0 if name in ("num_obstacles", "num_forests") else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+        config = validated(config, self.config_class)
+        num_good, num_adversaries = config.num_good, config.num_adversaries
+        num_obstacles, num_food, num_forests = config.num_obstacles, config.num_food, config.num_forests
         self.num_good, self.num_adversaries = num_good, num_adversaries
         self.num_obstacles, self.num_food, self.num_forests = num_obstacles, num_food, num_forests
         adversary = dict(size=0.075, accel=3.0, max_speed=1.0)
@@ -64,6 +77,7 @@ class SimpleWorldComm(MPEEnv):
         common = 4 + 2 * len(landmarks) + 2 * (n - 1) + num_forests
         adversary_dim = common + 2 * num_good + dim_c
         super().__init__(
+            config,
             agents=agents,
             landmarks=landmarks,
             obs_dims={
@@ -72,12 +86,9 @@ class SimpleWorldComm(MPEEnv):
                 "agent": common + 2 * (num_good - 1),
             },
             dim_c=dim_c,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
         self.adversary_idx = self.agent_idx[:num_adversaries]
         self.good_idx = self.agent_idx[num_adversaries:]

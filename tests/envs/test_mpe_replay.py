@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import envs.mpe
+import marl
 from envs.mpe import TASKS
 
 envs.mpe.register()
@@ -89,8 +90,14 @@ def record_mpe2(task: str, continuous: bool, episodes: int, **kwargs) -> dict:
 def replay(rec: dict, task: str, continuous: bool, dtype: str, **kwargs) -> dict[str, float]:
     """Replay an mpe2 recording in our env (one copy per episode); the largest obs and reward differences."""
     episodes = len(rec["worlds"])
-    ours = TASKS[task](
-        num_envs=episodes, seed=0, max_steps=STEPS, continuous_actions=continuous, dtype=dtype, **kwargs
+    ours = marl.make(
+        f"mpe/{task}",
+        num_envs=episodes,
+        seed=0,
+        max_steps=STEPS,
+        continuous_actions=continuous,
+        dtype=dtype,
+        **kwargs,
     )
     ours.reset()
     agents, mpe2_env = ours.possible_agents, rec["env"]
