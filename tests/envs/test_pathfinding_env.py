@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import marl
-from envs.pathfinding import PathfindingEnv, RandomMaps, map_task, random_task, register
+from envs.pathfinding import PathfindingConfig, PathfindingEnv, RandomMaps, register
 from envs.pathfinding.maps import GridMap, write_map
 from envs.pathfinding.planning import UNREACHABLE, ComponentTables, component_labels, distance_maps
 
@@ -19,8 +19,15 @@ WAIT, UP, DOWN, LEFT, RIGHT = range(5)
 def corridor_env(tmp_path, mode, n_agents=2, max_steps=20, rows=("#######", "#.....#", "#######"), **kw):
     path = tmp_path / "corridor.txt"
     path.write_text("\n".join(rows) + "\n")
-    return map_task(
-        num_envs=1, seed=0, map_set=str(path), n_agents=n_agents, mode=mode, max_steps=max_steps, **kw
+    return marl.make(
+        "pathfinding/maps",
+        num_envs=1,
+        seed=0,
+        map_set=str(path),
+        n_agents=n_agents,
+        mode=mode,
+        max_steps=max_steps,
+        **kw,
     )
 
 
@@ -119,7 +126,9 @@ def test_lifelong_mode_draws_new_goals_in_the_same_component(tmp_path):
 
 
 def test_starts_and_goals_are_distinct_and_connected():
-    env = random_task(num_envs=64, seed=3, size=16, density=0.3, n_agents=40, mode="finish")
+    env = marl.make(
+        "pathfinding/random", num_envs=64, seed=3, size=16, density=0.3, n_agents=40, mode="finish"
+    )
     env.reset()
     labels = component_labels(env.free).flatten(1)
     assert bool((labels.gather(1, env.pos) == labels.gather(1, env.goal)).all())
@@ -130,7 +139,7 @@ def test_starts_and_goals_are_distinct_and_connected():
 
 def test_too_many_agents_for_the_map_is_a_clear_error():
     with pytest.raises(ValueError, match="cannot place 300 agents"):
-        random_task(num_envs=2, seed=0, size=16, density=0.3, n_agents=300).reset()
+        marl.make("pathfinding/random", num_envs=2, seed=0, size=16, density=0.3, n_agents=300).reset()
 
 
 def test_component_sampling_stays_in_component_and_excludes_the_cell():
@@ -224,8 +233,15 @@ def test_action_mask_forbids_walls_only(tmp_path):
 
 @pytest.mark.parametrize("collision", ["priority", "block_both", "soft"])
 def test_random_play_keeps_agents_on_distinct_free_cells(collision):
-    env = random_task(
-        num_envs=8, seed=2, size=12, density=0.25, n_agents=30, collision=collision, max_steps=16
+    env = marl.make(
+        "pathfinding/random",
+        num_envs=8,
+        seed=2,
+        size=12,
+        density=0.25,
+        n_agents=30,
+        collision=collision,
+        max_steps=16,
     )
     env.reset()
     for _ in range(40):
@@ -260,7 +276,7 @@ def test_same_seed_same_trajectory_and_auto_reset():
 def test_map_sets_of_different_sizes_are_padded_with_obstacles(tmp_path):
     write_map(GridMap(np.zeros((4, 6), dtype=bool)), tmp_path / "a.txt")
     write_map(GridMap(np.zeros((7, 5), dtype=bool)), tmp_path / "b.map")
-    env = map_task(num_envs=16, seed=0, map_set=str(tmp_path), n_agents=3)
+    env = marl.make("pathfinding/maps", num_envs=16, seed=0, map_set=str(tmp_path), n_agents=3)
     env.reset()
     assert (env.height, env.width) == (7, 6)
     small = env.map_id == 0
@@ -269,7 +285,9 @@ def test_map_sets_of_different_sizes_are_padded_with_obstacles(tmp_path):
 
 
 def test_render_draws_agents_and_goals(tmp_path):
-    env = random_task(num_envs=2, seed=0, size=10, n_agents=5, render_paths=True, render_windows=True)
+    env = marl.make(
+        "pathfinding/random", num_envs=2, seed=0, size=10, n_agents=5, render_paths=True, render_windows=True
+    )
     env.reset()
     frame = env.render(1)
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
@@ -290,15 +308,22 @@ def test_place_agents_checks_cells(tmp_path):
 
 def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="mode must be one of"):
-        PathfindingEnv(RandomMaps(8, 8, 0.1), mode="restart")
+        PathfindingEnv(RandomMaps(8, 8, 0.1), PathfindingConfig(mode="restart"))
     with pytest.raises(ValueError, match="collision must be one of"):
-        random_task(collision="soft_cascade")
-    with pytest.raises(ValueError, match="density must be in"):
-        random_task(density=1.5)
+        marl.make("pathfinding/random", collision="soft_cascade")
+    with pytest.raises(ValueError, match=r"density must be a finite number in \[0.0, 1.0\), got 1.5"):
+        marl.make("pathfinding/random", density=1.5)
 
 
 def test_large_committed_maps_hold_1024_agents():
-    env = map_task(num_envs=2, seed=0, map_set="large/random-256-d20-s0.map", n_agents=1024, collision="soft")
+    env = marl.make(
+        "pathfinding/maps",
+        num_envs=2,
+        seed=0,
+        map_set="large/random-256-d20-s0.map",
+        n_agents=1024,
+        collision="soft",
+    )
     env.reset()
     for _ in range(3):
         s = env.step(env.sample_actions())
