@@ -8,6 +8,7 @@ one cell, which also ends the episode for everyone. Run it: `python examples/cus
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
@@ -17,6 +18,22 @@ import pygame  # noqa: E402
 import torch  # noqa: E402
 
 import marl  # noqa: E402
+from marl.core.validation import check_int, check_positive_int, validated  # noqa: E402
+
+
+@dataclass
+class RendezvousConfig:
+    """The environment's config keys (`marl train env=example/rendezvous env.size=12`), checked by Hydra's
+    types and by `validate()` before the environment is built."""
+
+    n_agents: int = 3
+    size: int = 8  # cells on the ring
+    max_steps: int = 30
+
+    def validate(self) -> None:
+        check_int("n_agents", self.n_agents, low=2)
+        check_int("size", self.size, low=2)
+        check_positive_int("max_steps", self.max_steps)
 
 
 class Rendezvous(marl.BatchedEnv):
@@ -24,15 +41,13 @@ class Rendezvous(marl.BatchedEnv):
 
     def __init__(
         self,
+        config: RendezvousConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        n_agents: int = 3,
-        size: int = 8,
-        max_steps: int = 30,
     ) -> None:
-        if n_agents < 2 or size < 2:
-            raise ValueError(f"need n_agents >= 2 and size >= 2, got n_agents={n_agents}, size={size}")
+        config = validated(config, RendezvousConfig)
+        n_agents, size, max_steps = config.n_agents, config.size, config.max_steps
         self.size = size
         # one group of identical agents: each sees its own cell and the others' offsets, one-hot on the ring
         obs_space = gym.spaces.Box(0.0, 1.0, (n_agents * size,), np.float32)
@@ -93,7 +108,7 @@ class Rendezvous(marl.BatchedEnv):
 
 def register() -> None:
     """What an entry point in the `marl.envs` group would name."""
-    marl.register_env("example/rendezvous", Rendezvous)
+    marl.register_env("example/rendezvous", Rendezvous, config=RendezvousConfig)
 
 
 if __name__ == "__main__":
