@@ -53,7 +53,7 @@ class Rendezvous(marl.BatchedEnv):
         obs_space = gym.spaces.Box(0.0, 1.0, (n_agents * size,), np.float32)
         group = marl.GroupSpec(marl.agent_names("agent", n_agents), obs_space, gym.spaces.Discrete(3))
         super().__init__(
-            groups={"agents": group}, num_envs=num_envs, device=device, seed=seed, max_steps=max_steps
+            groups={"agent": group}, num_envs=num_envs, device=device, seed=seed, max_steps=max_steps
         )
         self.cell = torch.zeros(num_envs, n_agents, dtype=torch.long, device=self.device)
 
@@ -63,13 +63,13 @@ class Rendezvous(marl.BatchedEnv):
         self.cell = self.where(mask, fresh, self.cell)
 
     def _step(self, actions: dict[str, torch.Tensor]):
-        self.cell = (self.cell + actions["agents"] - 1) % self.size
+        self.cell = (self.cell + actions["agent"] - 1) % self.size
         occupied = (
             torch.zeros(self.num_envs, self.size, device=self.device).scatter_(1, self.cell, 1.0).sum(1)
         )
         met = occupied == 1
         reward = (-occupied + met.float())[:, None].expand_as(self.cell)
-        return {"agents": (reward, met[:, None].expand_as(self.cell))}
+        return {"agent": (reward, met[:, None].expand_as(self.cell))}
 
     def _observe(self) -> dict[str, torch.Tensor]:
         # agent i sees every agent's offset from itself (itself first), one-hot over the ring
@@ -78,7 +78,7 @@ class Rendezvous(marl.BatchedEnv):
             torch.arange(n, device=self.device)[None, :] + torch.arange(n, device=self.device)[:, None]
         ) % n
         offsets = (self.cell[:, order] - self.cell[:, :, None]) % self.size  # [B, n, n]
-        return {"agents": torch.nn.functional.one_hot(offsets, self.size).float().flatten(2)}
+        return {"agent": torch.nn.functional.one_hot(offsets, self.size).float().flatten(2)}
 
     def _episode_stats(self) -> dict[str, torch.Tensor]:
         occupied = (
@@ -116,7 +116,7 @@ if __name__ == "__main__":
     env = marl.make("example/rendezvous", num_envs=1024, seed=0, n_agents=3, size=8)
     step = env.reset()
     print(
-        "groups:", {g: s.agents for g, s in env.group_specs.items()}, "obs:", tuple(step["agents"].obs.shape)
+        "groups:", {g: s.agents for g, s in env.group_specs.items()}, "obs:", tuple(step["agent"].obs.shape)
     )
     results = marl.evaluate(
         marl.RandomPolicy(env, marl.RandomConfig(), "cpu"), env, episodes=1024, deterministic=False, seed=0

@@ -35,8 +35,7 @@ MOVES = len(MOVE_DIRECTIONS)  # no-op, -x, +x, -y, +y
 class AgentSpec:
     """One agent as mpe2 builds it in `make_world` (defaults are mpe2's `Agent` defaults)."""
 
-    name: str
-    group: str
+    name: str  # `<group>_<i>`: the group is the name's prefix (PettingZoo's convention)
     color: tuple[float, float, float]
     size: float = 0.05
     accel: float | None = None
@@ -44,6 +43,10 @@ class AgentSpec:
     movable: bool = True
     silent: bool = False
     collide: bool = True
+
+    @property
+    def group(self) -> str:
+        return self.name.rsplit("_", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -73,13 +76,13 @@ class MPEConfig:
 class PartialObservabilityConfig(MPEConfig):
     """mpe2's partial observability: observe only the nearest agents / landmarks (None: all of them)."""
 
-    num_agent_neighbors: int | None = None
-    num_landmark_neighbors: int | None = None
+    k_neighbours: int | None = None
+    k_landmarks: int | None = None
 
     def validate(self) -> None:
         super().validate()
-        check_int("num_agent_neighbors", self.num_agent_neighbors, low=1, allow_none=True)
-        check_int("num_landmark_neighbors", self.num_landmark_neighbors, low=1, allow_none=True)
+        check_int("k_neighbours", self.k_neighbours, low=1, allow_none=True)
+        check_int("k_landmarks", self.k_landmarks, low=1, allow_none=True)
 
 
 class MPEEnv(BatchedEnv):

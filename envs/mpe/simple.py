@@ -22,7 +22,7 @@ class Simple(MPEEnv):
         config = validated(config, self.config_class)
         super().__init__(
             config,
-            agents=[AgentSpec("agent_0", "agent", (0.25, 0.25, 0.25), silent=True, collide=False)],
+            agents=[AgentSpec("agent_0", (0.25, 0.25, 0.25), silent=True, collide=False)],
             landmarks=[LandmarkSpec((0.75, 0.25, 0.25), collide=False)],
             obs_dims={"agent": 4},
             dim_c=0,

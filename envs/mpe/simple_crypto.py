@@ -21,7 +21,7 @@ N_LANDMARKS = 2
 
 
 class SimpleCrypto(MPEEnv):
-    """Covert communication: groups `adversary` (eve_0), `listener` (bob_0) and `speaker` (alice_0)."""
+    """Covert communication: groups `eve` (the eavesdropper), `bob` (the listener) and `alice` (the speaker)."""
 
     def __init__(
         self, config: MPEConfig | None = None, num_envs: int = 1, device: str = "cpu", seed: int | None = None
@@ -31,15 +31,15 @@ class SimpleCrypto(MPEEnv):
         super().__init__(
             config,
             agents=[
-                AgentSpec("eve_0", "adversary", (0.75, 0.25, 0.25), **role),
-                AgentSpec("bob_0", "listener", (0.25, 0.25, 0.25), **role),
-                AgentSpec("alice_0", "speaker", (0.25, 0.25, 0.25), **role),
+                AgentSpec("eve_0", (0.75, 0.25, 0.25), **role),
+                AgentSpec("bob_0", (0.25, 0.25, 0.25), **role),
+                AgentSpec("alice_0", (0.25, 0.25, 0.25), **role),
             ],
             landmarks=[
                 LandmarkSpec(tuple(float(i == k) for i in range(3)), collide=False)
                 for k in range(N_LANDMARKS)
             ],
-            obs_dims={"adversary": DIM_C, "listener": 2 * DIM_C, "speaker": 2 * DIM_C},
+            obs_dims={"eve": DIM_C, "bob": 2 * DIM_C, "alice": 2 * DIM_C},
             dim_c=DIM_C,
             num_envs=num_envs,
             device=device,
@@ -57,9 +57,9 @@ class SimpleCrypto(MPEEnv):
     def _observations(self) -> dict[str, Tensor]:
         goal, key, alice = self._codes[self.goal], self._codes[self.key], self.comm[:, 2]
         return {
-            "adversary": alice[:, None],
-            "listener": torch.cat([key, alice], dim=-1)[:, None],
-            "speaker": torch.cat([goal, key], dim=-1)[:, None],
+            "eve": alice[:, None],
+            "bob": torch.cat([key, alice], dim=-1)[:, None],
+            "alice": torch.cat([goal, key], dim=-1)[:, None],
         }
 
     def _errors(self) -> Tensor:

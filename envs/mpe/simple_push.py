@@ -30,8 +30,8 @@ class SimplePush(MPEEnv):
         super().__init__(
             config,
             agents=[
-                AgentSpec("adversary_0", "adversary", (0.75, 0.25, 0.25), silent=True),
-                AgentSpec("agent_0", "agent", (0.25, 0.25, 0.25), silent=True),
+                AgentSpec("adversary_0", (0.75, 0.25, 0.25), silent=True),
+                AgentSpec("agent_0", (0.25, 0.25, 0.25), silent=True),
             ],
             landmarks=[LandmarkSpec(c, collide=False) for c in LANDMARK_COLORS],
             obs_dims={"adversary": 8, "agent": 19},

@@ -48,7 +48,7 @@ class SimpleReference(MPEEnv):
         dim_c = 10
         super().__init__(
             config,
-            agents=[AgentSpec(f"agent_{i}", "agent", (0.25, 0.25, 0.25), collide=False) for i in range(2)],
+            agents=[AgentSpec(f"agent_{i}", (0.25, 0.25, 0.25), collide=False) for i in range(2)],
             landmarks=[LandmarkSpec(c, collide=False) for c in LANDMARK_COLORS],
             obs_dims={"agent": 2 + 6 + 3 + dim_c},
             dim_c=dim_c,

@@ -29,8 +29,8 @@ class SimpleSpeakerListener(MPEEnv):
         super().__init__(
             config,
             agents=[
-                AgentSpec("speaker_0", "speaker", (0.25, 0.25, 0.25), movable=False, **role),
-                AgentSpec("listener_0", "listener", (0.25, 0.25, 0.25), silent=True, **role),
+                AgentSpec("speaker_0", (0.25, 0.25, 0.25), movable=False, **role),
+                AgentSpec("listener_0", (0.25, 0.25, 0.25), silent=True, **role),
             ],
             landmarks=[LandmarkSpec(c, size=0.04, collide=False) for c in LANDMARK_COLORS],
             obs_dims={"speaker": 3, "listener": 11},

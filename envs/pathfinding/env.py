@@ -15,7 +15,7 @@ Modes (POGEMA's `on_target`):
 Observation of an agent, flattened: channels of the `(2R+1) x (2R+1)` window centred on it (obstacles, with
 off-map cells as obstacles; present agents, itself included; its goal, projected onto the window's border
 when outside; optionally the cells of its planned shortest path), then the unit vector towards its goal
-(row, column; zero on the goal). `observation_layout()` splits it. Global state: the obstacle grid, then
+(row, column; zero on the goal). `split_observation()` splits it. Global state: the obstacle grid, then
 every agent's (row, column) and goal normalised to [0, 1], then which agents are present.
 """
 
@@ -42,7 +42,7 @@ from marl.core.recycling import RecycledTensors
 from marl.core.validation import check_bool, check_choice, check_positive_int, validated
 
 MODES = ("finish", "classic", "lifelong")
-GROUP = "agents"
+GROUP = "agent"
 
 
 @dataclass
@@ -156,7 +156,7 @@ class PathfindingEnv(BatchedEnv):
         self._state_cache: Tensor | None = None
 
     # ------------------------------------------------------------------ layout helpers
-    def observation_layout(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+    def split_observation(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """Split observations `[..., obs_size]` into the window `[..., C, 2R+1, 2R+1]` and the goal direction
         `[..., 2]`; channel names are `self.channels`."""
         grid = obs[..., :-2].unflatten(-1, (len(self.channels), self.window, self.window))

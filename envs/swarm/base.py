@@ -26,7 +26,7 @@ from envs.swarm.render import LINK_COLOUR, Canvas
 from marl import BatchedEnv, GroupSpec, agent_names
 from marl.core.validation import check_bool, check_int, check_number, check_positive_int
 
-GROUP = "agents"
+GROUP = "agent"
 
 
 @dataclass(frozen=True)
