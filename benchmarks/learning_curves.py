@@ -47,7 +47,7 @@ def register_everything() -> None:
 
 
 def parse_task(task: str) -> tuple[str, dict]:
-    """`"mpe/simple_spread:continuous_actions=true,N=4"` -> `("mpe/simple_spread", {...})`."""
+    """`"mpe/simple_spread:continuous_actions=true,n_agents=4"` -> `("mpe/simple_spread", {...})`."""
     env_id, _, arguments = task.partition(":")
     kwargs = {}
     for item in filter(None, arguments.split(",")):

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
     "spread": {
         "env": "mpe/simple_spread",
-        "kwargs": {"N": 3},
+        "kwargs": {"n_agents": 3},
         "metrics": ["landmark_distance_sum", "collisions", "occupied_landmarks", "episode_return"],
         "curve": "landmark_distance_sum",
         "curve_label": "distance to landmarks (training episodes)",

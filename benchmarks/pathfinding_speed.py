@@ -49,9 +49,9 @@ OURS_WORKER = """
 import json, sys, time
 import torch
 torch.set_num_threads(1)
-from envs.pathfinding import random_task
+import marl
 a = json.loads(sys.argv[1])
-env = random_task(num_envs=a["batch"], seed=0, size=a["size"], density=a["density"], n_agents=a["agents"],
+env = marl.make("pathfinding/random", num_envs=a["batch"], seed=0, size=a["size"], density=a["density"], n_agents=a["agents"],
     obs_radius=a["radius"], mode=a["mode"], collision=a["collision"], max_steps=a["max_steps"])
 env.reset()
 gen = torch.Generator().manual_seed(0)

@@ -44,7 +44,7 @@ def align_with_neighbours(env: envs.swarm.Vicsek, layer: SumNeighbourHeadings) -
     total = headings + layer(headings, edge_index)  # the agent's own heading counts too
     turn = torch.remainder(torch.atan2(total[:, 1], total[:, 0]) - angle + torch.pi, 2 * torch.pi) - torch.pi
     fraction = (turn / env.max_turn).clamp(-1.0, 1.0)  # the policy's own limit: the action space is [-1, 1]
-    return {"agents": fraction.reshape(env.num_envs, env.n_agents, 1)}
+    return {"agent": fraction.reshape(env.num_envs, env.n_agents, 1)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         for t in range(args.steps):
             step = env.step(align_with_neighbours(env, layer))
             if t % 10 == 0 or t == args.steps - 1:
-                polarisation = step["agents"].reward[:, 0].mean()
+                polarisation = step["agent"].reward[:, 0].mean()
                 print(f"step {t + 1:3d}: mean polarisation {float(polarisation):.3f}")
     if args.frame:
         import imageio.v2 as imageio

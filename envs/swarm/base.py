@@ -24,8 +24,9 @@ from torch import Tensor
 from envs.swarm.neighbours import Neighbours, nearest
 from envs.swarm.render import LINK_COLOUR, Canvas
 from marl import BatchedEnv, GroupSpec, agent_names
+from marl.core.validation import check_bool, check_int, check_number, check_positive_int
 
-GROUP = "agents"
+GROUP = "agent"
 
 
 @dataclass(frozen=True)
@@ -41,46 +42,27 @@ class ObservationBlock:
         return self.k * (self.features + 1)
 
 
-# ---------------------------------------------------------------------------- parameter validation
-def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and <= {maximum}" if maximum is not None else ""
-        raise ValueError(f"{name} must be >= {minimum}{upper}, got {value}")
-    return int(value)
+# ---------------------------------------------------------------------------- the config keys
+@dataclass
+class SwarmConfig:
+    """Config keys every swarm task accepts; each task's config subclasses it (with its own defaults)."""
 
+    n_agents: int = 32
+    k_neighbours: int = 6  # the nearest other agents each agent observes
+    neighbour_radius: float | None = None  # None: the k nearest at any distance
+    continuous_actions: bool = True
+    max_steps: int = 100
+    render_neighbours: bool = False  # draw each agent's links to its observed neighbours
+    render_size: int = 400  # pixels per side
 
-def check_float(
-    name: str,
-    value: object,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    *,
-    strict_minimum: bool = False,
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None and (value <= minimum if strict_minimum else value < minimum):
-        raise ValueError(f"{name} must be {'>' if strict_minimum else '>='} {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return value
-
-
-def check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
-    return bool(value)
-
-
-def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return str(value)
+    def validate(self) -> None:
+        check_int("n_agents", self.n_agents, low=2)
+        check_int("k_neighbours", self.k_neighbours, low=1, high=self.n_agents - 1)
+        check_number("neighbour_radius", self.neighbour_radius, low=0.0, low_open=True, allow_none=True)
+        check_bool("continuous_actions", self.continuous_actions)
+        check_positive_int("max_steps", self.max_steps)
+        check_bool("render_neighbours", self.render_neighbours)
+        check_int("render_size", self.render_size, low=64)
 
 
 # ---------------------------------------------------------------------------- the shared base class
@@ -95,10 +77,8 @@ class SwarmEnv(BatchedEnv):
 
     def __init__(
         self,
+        config: SwarmConfig,
         *,
-        n_agents: int,
-        k_neighbours: int,
-        neighbour_radius: float | None,
         world_size: float,
         torus: bool,
         own_features: int,
@@ -108,33 +88,24 @@ class SwarmEnv(BatchedEnv):
         num_envs: int,
         device: str | torch.device,
         seed: int | None,
-        max_steps: int,
-        render_neighbours: bool,
-        render_size: int,
     ) -> None:
-        self.n_agents = check_int("n_agents", n_agents, 2)
-        self.k_neighbours = check_int("k_neighbours", k_neighbours, 1, n_agents - 1)
-        self.neighbour_radius = (
-            None
-            if neighbour_radius is None
-            else check_float("neighbour_radius", neighbour_radius, 0.0, strict_minimum=True)
-        )
-        self.world_size = check_float("world_size", world_size, 0.0, strict_minimum=True)
-        self.torus = torus
-        self.render_neighbours = check_bool("render_neighbours", render_neighbours)
-        self.render_size = check_int("render_size", render_size, 64)
+        self.config = config
+        self.n_agents, self.k_neighbours = config.n_agents, config.k_neighbours
+        self.neighbour_radius = config.neighbour_radius
+        self.world_size, self.torus = world_size, torus
+        self.render_neighbours, self.render_size = config.render_neighbours, config.render_size
         self.own_features = own_features
         self.blocks = blocks
         size = own_features + sum(b.size for b in blocks)
         observation_space = gym.spaces.Box(-1.0, 1.0, (size,), np.float32)
-        spec = GroupSpec(agent_names("agent", n_agents), observation_space, action_space)
+        spec = GroupSpec(agent_names("agent", self.n_agents), observation_space, action_space)
         state_space = gym.spaces.Box(-1.0, 1.0, (state_size,), np.float32)
         super().__init__(
             groups={GROUP: spec},
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=check_int("max_steps", max_steps, 1),
+            max_steps=config.max_steps,
             state_space=state_space,
         )
         self._neighbours: Neighbours | None = None

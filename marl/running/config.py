@@ -1,7 +1,8 @@
 """Structured configs: the run schema, and one schema per registered environment and algorithm.
 
-Every registered environment becomes a config option `env=<family>/<task>` whose keys are the factory's
-keyword parameters (typed, with their defaults); every registered algorithm becomes a schema
+Every registered environment becomes a config option `env=<family>/<task>` whose keys are the fields of
+its config dataclass (or, for a plugin registered without one, the factory's keyword parameters), typed,
+with their defaults; every registered algorithm becomes a schema
 `/schema/algo/<name>` built from its config dataclass, which the yaml files in configs/algo/ extend. An
 algorithm without a yaml file is still selectable as `algo=<name>`. Hydra checks keys and types against
 these schemas, so a mistyped key or a wrong type fails before any work starts.
@@ -84,12 +85,19 @@ def register_schemas() -> None:
 
 
 def env_schema(env_id: str) -> type:
-    """A dataclass with `id` plus the environment factory's typed keyword parameters and defaults."""
-    factory = registry.env_entry(env_id).factory
-    hints = _type_hints(factory)
+    """A dataclass with `id` plus the environment's typed config keys and their defaults: the fields of its
+    config class, or (for a factory registered without one) the factory's keyword parameters."""
+    entry = registry.env_entry(env_id)
     fields: list[tuple[str, Any, Any]] = [("id", str, field(default=env_id))]
-    for name, param in registry.env_parameters(env_id).items():
-        fields.append((name, _omegaconf_type(hints.get(name, Any)), _field_default(param.default)))
+    if entry.config_class is not None:
+        hints = _type_hints(entry.config_class)
+        for f in dataclasses.fields(entry.config_class):
+            if f.init:
+                fields.append((f.name, _omegaconf_type(hints.get(f.name, Any)), _dataclass_default(f)))
+    else:
+        hints = _type_hints(entry.factory)
+        for name, param in registry.env_parameters(env_id).items():
+            fields.append((name, _omegaconf_type(hints.get(name, Any)), _field_default(param.default)))
     return dataclasses.make_dataclass("Env_" + env_id.replace("/", "__").replace("-", "_"), fields)
 
 
@@ -125,7 +133,8 @@ def algo_config(cfg: DictConfig) -> tuple[str, Any]:
 
 
 def _type_hints(factory: Any) -> dict[str, Any]:
-    target = factory.__init__ if inspect.isclass(factory) else factory
+    is_config = inspect.isclass(factory) and dataclasses.is_dataclass(factory)
+    target = factory.__init__ if inspect.isclass(factory) and not is_config else factory
     try:
         return typing.get_type_hints(target)
     except Exception:  # unresolvable annotations fall back to untyped keys
@@ -149,6 +158,12 @@ def _omegaconf_type(hint: Any) -> Any:
     if hint in _SIMPLE or (inspect.isclass(hint) and issubclass(hint, enum.Enum)):
         return hint
     return Any
+
+
+def _dataclass_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return _field_default(f.default_factory())
+    return _field_default(inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
 
 
 def _field_default(default: Any) -> Any:
