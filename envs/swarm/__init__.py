@@ -9,7 +9,6 @@ from __future__ import annotations
 import marl
 from envs.swarm.base import SwarmConfig
 from envs.swarm.kinematic import Kuramoto, KuramotoConfig, TorusConfig, Vicsek, VicsekConfig
-from envs.swarm.neighbours import Neighbours, nearest, pairwise_offsets
 from envs.swarm.physical import (
     Aggregation,
     ArenaConfig,
@@ -36,14 +35,11 @@ __all__ = [
     "KuramotoConfig",
     "Navigation",
     "NavigationConfig",
-    "Neighbours",
     "SwarmConfig",
     "TASKS",
     "TorusConfig",
     "Vicsek",
     "VicsekConfig",
-    "nearest",
-    "pairwise_offsets",
     "register",
 ]
 

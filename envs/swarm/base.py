@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.swarm.neighbours import Neighbours, nearest
 from envs.swarm.render import LINK_COLOUR, Canvas
-from marl import BatchedEnv, GroupSpec, agent_names
-from marl.core.validation import check_bool, check_int, check_number, check_positive_int
+from marl import BatchedEnv, GroupSpec, Neighbours, agent_names
+from marl.core.neighbours import METHODS, nearest
+from marl.core.validation import check_bool, check_choice, check_int, check_number, check_positive_int
 
 GROUP = "agent"
 
@@ -50,6 +50,9 @@ class SwarmConfig:
     n_agents: int = 32
     k_neighbours: int = 6  # the nearest other agents each agent observes
     neighbour_radius: float | None = None  # None: the k nearest at any distance
+    neighbour_search: str = (
+        "auto"  # auto, brute or cells (cell lists need neighbour_radius); all give the same
+    )
     continuous_actions: bool = True
     max_steps: int = 100
     render_neighbours: bool = False  # draw each agent's links to its observed neighbours
@@ -59,6 +62,9 @@ class SwarmConfig:
         check_int("n_agents", self.n_agents, low=2)
         check_int("k_neighbours", self.k_neighbours, low=1, high=self.n_agents - 1)
         check_number("neighbour_radius", self.neighbour_radius, low=0.0, low_open=True, allow_none=True)
+        check_choice("neighbour_search", self.neighbour_search, METHODS)
+        if self.neighbour_search == "cells" and self.neighbour_radius is None:
+            raise ValueError("neighbour_search='cells' needs a neighbour_radius (cells are one radius wide)")
         check_bool("continuous_actions", self.continuous_actions)
         check_positive_int("max_steps", self.max_steps)
         check_bool("render_neighbours", self.render_neighbours)
@@ -98,7 +104,9 @@ class SwarmEnv(BatchedEnv):
         self.blocks = blocks
         size = own_features + sum(b.size for b in blocks)
         observation_space = gym.spaces.Box(-1.0, 1.0, (size,), np.float32)
-        spec = GroupSpec(agent_names("agent", self.n_agents), observation_space, action_space)
+        spec = GroupSpec(
+            agent_names("agent", self.n_agents), observation_space, action_space, neighbours=self.k_neighbours
+        )
         state_space = gym.spaces.Box(-1.0, 1.0, (state_size,), np.float32)
         super().__init__(
             groups={GROUP: spec},
@@ -108,7 +116,7 @@ class SwarmEnv(BatchedEnv):
             max_steps=config.max_steps,
             state_space=state_space,
         )
-        self._neighbours: Neighbours | None = None
+        self._neighbour_cache: Neighbours | None = None
         self._metric_last = torch.zeros(self.num_envs, device=self.device)
         self._metric_sum = torch.zeros(self.num_envs, device=self.device)
 
@@ -120,25 +128,21 @@ class SwarmEnv(BatchedEnv):
     def neighbours(self) -> Neighbours:
         """Each agent's `k_neighbours` nearest other agents (within `neighbour_radius` if set), for the
         current state; computed once per state and shared by observations, rewards and the graph."""
-        if self._neighbours is None:
-            self._neighbours = nearest(
+        if self._neighbour_cache is None:
+            self._neighbour_cache = nearest(
                 self.positions(),
                 self.positions(),
                 self.k_neighbours,
                 radius=self.neighbour_radius,
                 torus_size=self.world_size if self.torus else None,
                 exclude_self=True,
+                method=self.config.neighbour_search,
             )
-        return self._neighbours
+        return self._neighbour_cache
 
-    def neighbour_graph(self) -> tuple[Tensor, Tensor]:
-        """The observation graph in torch-geometric's convention over `num_envs * n_agents` nodes.
-
-        `edge_index [2, E]`: row 0 the neighbour j (source), row 1 the observing agent i (target), node
-        `b * n_agents + i`; `edge_attr [E, 3]`: j's offset from i (x, y) and their distance. The dense form
-        (index / mask / offset / distance, `[B, N, k]`) is `neighbours()`.
-        """
-        return self.neighbours().edge_index()
+    def _neighbours(self) -> dict[str, Neighbours]:
+        """Published in `step["agent"].neighbours` (graph policies read `edge_index()` / `edge_attr()`)."""
+        return {GROUP: self.neighbours()}
 
     def _nothing_to_reset(self, mask: Tensor) -> bool:
         """True when no copy in `mask` ends, so `_reset` can skip its draws and keep the neighbour lists.
@@ -148,7 +152,7 @@ class SwarmEnv(BatchedEnv):
 
     def _state_changed(self) -> None:
         """Call after every change of positions so the neighbour lists are recomputed."""
-        self._neighbours = None
+        self._neighbour_cache = None
 
     # ------------------------------------------------------------------ the task metric
     def _record_metric(self, value: Tensor) -> None:

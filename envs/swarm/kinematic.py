@@ -15,8 +15,8 @@ import torch
 from torch import Tensor
 
 from envs.swarm.base import GROUP, ObservationBlock, SwarmConfig, SwarmEnv, scalar_action_levels, wrap_angle
-from envs.swarm.neighbours import Neighbours
 from envs.swarm.render import TICK_COLOUR, Canvas, hue_colours
+from marl.core.neighbours import Neighbours
 from marl.core.validation import check_int, check_number, validated
 
 

@@ -20,8 +20,8 @@ from torch import Tensor
 
 from envs.particles.physics import MOVE_DIRECTIONS, ParticleWorld
 from envs.swarm.base import GROUP, ObservationBlock, SwarmConfig, SwarmEnv
-from envs.swarm.neighbours import Neighbours, nearest
 from envs.swarm.render import AGENT_COLOUR, MARK_COLOUR, OBSTACLE_COLOUR, Canvas, hue_colours
+from marl.core.neighbours import Neighbours, nearest
 from marl.core.validation import check_choice, check_int, check_number, validated
 
 

@@ -22,8 +22,8 @@ from envs.swarm import (
     VicsekConfig,
 )
 from envs.swarm.kinematic import order_parameter
-from envs.swarm.neighbours import nearest
 from envs.swarm.physical import formation_slots
+from marl.core.neighbours import nearest
 
 envs.swarm.register()
 TASKS = sorted(envs.swarm.TASKS)
@@ -103,12 +103,13 @@ def test_swarm_metric_mean_is_the_mean_shared_reward(env_id):
 
 
 @pytest.mark.parametrize("env_id", TASKS)
-def test_swarm_neighbour_graph_matches_brute_force(env_id):
+def test_swarm_published_neighbours_match_brute_force(env_id):
     env = marl.make(env_id, num_envs=2, seed=4, n_agents=9, k_neighbours=3)
     env.reset()
-    env.step(env.sample_actions())
+    step = env.step(env.sample_actions())
     pos = env.positions()
-    edge_index, edge_attr = env.neighbour_graph()
+    neighbours = step["agent"].neighbours
+    edge_index, edge_attr = neighbours.edge_index(), neighbours.edge_attr()
     torus = env.world_size if env.torus else None
     for b in range(2):
         for i in range(9):
@@ -391,7 +392,7 @@ def test_swarm_runs_256_agents_by_64_copies(env_id):
     for _ in range(2):
         step = env.step(env.sample_actions())
     assert step["agent"].obs.shape[:2] == (64, 256) and torch.isfinite(step["agent"].obs).all()
-    edge_index, _ = env.neighbour_graph()
+    edge_index = step["agent"].neighbours.edge_index()
     assert edge_index.shape == (2, 64 * 256 * 8) and int(edge_index.max()) < 64 * 256
 
 
