@@ -137,7 +137,7 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
 
     In `values`, `env` and `algo` take a registered name, or a mapping whose `id` (env) / `name` (algo)
     selects the option and whose other keys are merged over it (a run's saved config.yaml has this shape);
-    `experiment` takes a preset name or None. `run_dir` defaults to `runs/<date>/<time>` as under Hydra.
+    `experiment` takes a preset name or None (no preset). `run_dir` defaults to `runs/<date>/<time>` as under Hydra.
     A key the schemas do not know or a value of the wrong type raises ValueError naming it.
     """
     values = dict(values or {})
@@ -157,7 +157,7 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
             raise TypeError(f"{group} must be a registered name or a mapping of its keys, got {value!r}")
     if "experiment" in values:
         preset = values.pop("experiment")
-        choices.append(f"experiment={'null' if preset is None else preset}")
+        choices.append("~experiment" if preset is None else f"experiment={preset}")
     overrides = [*choices, *overrides]
     if any(item in ("-m", "--multirun") for item in overrides):
         raise ValueError("a multirun (-m) is for `marl train`; one run config composes one experiment")

@@ -125,19 +125,18 @@ class Experiment:
         )
         eval_every = cfg.eval_every or max(1, cfg.total_steps // 10)
         checkpoint_every = cfg.checkpoint_every or eval_every
-        next_eval = _next_multiple(steps, eval_every) if steps else 0
+        next_eval = _next_multiple(steps, eval_every)
         next_checkpoint = _next_multiple(steps, checkpoint_every)
         next_row = _next_multiple(steps, cfg.log_every) if cfg.log_every else 0
         start = time.perf_counter()
         pending: list[tuple[Iteration, float]] = []  # iterations since the last row, with their seconds
-        last_return: float | None = None
+        postfix: dict[str, str] = {}  # what the progress bar shows: last training return, evaluation, speed
 
         def elapsed() -> float:
             return elapsed_before + time.perf_counter() - start
 
         def write_row() -> None:
             """One row for the iterations since the last: their episodes, mean losses and speed."""
-            nonlocal last_return
             if not pending:
                 return
             values = {f"train/{k}": v for k, v in algo.episodes.pop().items()}
@@ -148,12 +147,16 @@ class Experiment:
             values["time/elapsed"] = elapsed()
             log.log(steps, values)
             pending.clear()
-            last_return = values.get("train/episode_return", last_return)
-            bar.set_postfix(ret=_fmt(last_return), sps=f"{values['time/steps_per_second']:,.0f}")
+            if "train/episode_return" in values:
+                postfix["ret"] = f"{values['train/episode_return']:.4g}"
+            postfix["sps"] = f"{values['time/steps_per_second']:,.0f}"
+            bar.set_postfix(postfix)
 
         def evaluation(final: bool) -> dict[str, list[float]]:
             results = self.evaluate()
             log.log_evaluation(steps, results, elapsed(), final)
+            postfix["eval"] = _mean(results.get("episode_return"))
+            bar.set_postfix(postfix)
             return results
 
         def save() -> None:
@@ -178,11 +181,9 @@ class Experiment:
             file=sys.stderr,
             desc=f"{self.algo_name} on {self.env_id}",
         )
+        if steps == 0:
+            evaluation(final=False)  # the untrained policy
         while steps < cfg.total_steps:
-            if steps >= next_eval:
-                results = evaluation(final=False)
-                next_eval += eval_every
-                bar.set_postfix(eval_return=_mean(results.get("episode_return")), refresh=False)
             tic = time.perf_counter()
             iteration = algo.train_iteration()
             if iteration.env_steps <= 0:
@@ -191,12 +192,15 @@ class Experiment:
                 )
             steps += iteration.env_steps
             pending.append((iteration, time.perf_counter() - tic))
+            bar.update(min(steps, cfg.total_steps) - bar.n)
             if steps >= next_row:
                 write_row()
                 next_row = _next_multiple(steps, cfg.log_every) if cfg.log_every else 0
-            bar.update(min(steps, cfg.total_steps) - bar.n)
-            if steps >= next_checkpoint:
-                write_row()  # a resumed run carries on from the checkpoint with nothing left unlogged
+            if next_eval <= steps < cfg.total_steps:  # the last evaluation is the final one, below
+                evaluation(final=False)
+                next_eval = _next_multiple(steps, eval_every)
+            if steps >= next_checkpoint:  # after the evaluation of this step, so a resumed run has it
+                write_row()  # and with nothing left unlogged
                 save()
                 next_checkpoint = _next_multiple(steps, checkpoint_every)
         write_row()
@@ -253,7 +257,3 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 def _mean(values: list[float] | None) -> str:
     return "n/a" if not values else f"{float(np.mean(values)):.4g}"
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
