@@ -137,7 +137,8 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
 
     In `values`, `env` and `algo` take a registered name, or a mapping whose `id` (env) / `name` (algo)
     selects the option and whose other keys are merged over it (a run's saved config.yaml has this shape);
-    `experiment` takes a preset name or None (no preset). `run_dir` defaults to `runs/<date>/<time>` as under Hydra.
+    `experiment` takes a preset name or None (no preset). `run_dir` defaults to a new `runs/<date>/<time>`
+    (as under Hydra; with `-1`, `-2`, ... appended when that exists, so a default never resumes another run).
     A key the schemas do not know or a value of the wrong type raises ValueError naming it.
     """
     values = dict(values or {})
@@ -174,13 +175,21 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
     finally:
         GlobalHydra.instance().hydra = previous
     if "run_dir" not in values and not any(item.startswith("run_dir=") for item in overrides):
-        values["run_dir"] = OmegaConf.select(cfg, "hydra.run.dir")
+        values["run_dir"] = _new_directory(OmegaConf.select(cfg, "hydra.run.dir"))
     with open_dict(cfg):
         del cfg["hydra"]
     try:
         return OmegaConf.merge(cfg, values)
     except (ConfigKeyError, ValidationError) as err:
         raise ValueError(f"run config key {err.full_key!r}: {str(err).splitlines()[0]}") from None
+
+
+def _new_directory(path: str) -> str:
+    candidate, suffix = path, 0
+    while Path(candidate).exists():
+        suffix += 1
+        candidate = f"{path}-{suffix}"
+    return candidate
 
 
 def check_overrides(overrides: Sequence[str]) -> None:

@@ -111,10 +111,15 @@ def test_bad_hydra_strings_and_config_types_are_refused():
         marl.Experiment("seed=1")
 
 
-def test_an_experiment_composes_after_a_cli_run_in_the_same_process(tmp_path):
-    main(["train", *(f"{k}={v}" for k, v in FAST.items()), "total_steps=128", f"run_dir={tmp_path / 'cli'}"])
-    experiment = marl.Experiment(**FAST, total_steps=128)
-    assert experiment.config.run_dir.startswith("runs/")  # Hydra's default: runs/<date>/<time>
+def test_default_run_directories_are_new_and_compose_after_a_cli_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["train", *(f"{k}={v}" for k, v in FAST.items()), "total_steps=128", "run_dir=cli"])
+    first = marl.Experiment(**FAST, total_steps=128)  # composed while Hydra's global state is in use
+    assert first.config.run_dir.startswith("runs/")  # Hydra's default: runs/<date>/<time>
+    first.run()
+    second = marl.Experiment(**FAST, total_steps=128, seed=1)
+    assert not second.run_dir.exists()  # the same second gets runs/<date>/<time>-1, never the first's run
+    second.run()
 
 
 @pytest.mark.parametrize("setting", [True, False])
