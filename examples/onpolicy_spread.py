@@ -21,6 +21,8 @@ for evaluation in experiment.evaluations:
     mean = sum(evaluation["return"]) / len(evaluation["return"])
     print(f"step {evaluation['step_count']:>7,}: evaluation return {mean:.2f}")
 row = experiment.metrics[-1]  # the last row of metrics.csv
-print(f"training episodes: return {row['train/episode_return']:.2f}, {row['time/steps_per_second']:,.0f} steps/s")
+print(
+    f"training episodes: return {row['train/episode_return']:.2f}, {row['time/steps_per_second']:,.0f} steps/s"
+)
 sampled = experiment.evaluate(deterministic=False)  # the stochastic policy on the same evaluation episodes
 print(f"sampled actions: return {sum(sampled['episode_return']) / len(sampled['episode_return']):.2f}")
