@@ -25,9 +25,13 @@ def installed(tmp_path_factory) -> Path:
         else:
             shutil.copy(ROOT / name, source / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp / "dist", source], check=True)
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp / "dist", source], check=True
+    )
     (wheel,) = (tmp / "dist").glob("*.whl")
-    subprocess.run([*pip, "install", "--no-deps", "--no-compile", "--target", tmp / "site", wheel], check=True)
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-compile", "--target", tmp / "site", wheel], check=True
+    )
     return tmp / "site"
 
 
