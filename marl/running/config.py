@@ -178,6 +178,12 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
         values["run_dir"] = _new_directory(OmegaConf.select(cfg, "hydra.run.dir"))
     with open_dict(cfg):
         del cfg["hydra"]
+    return merge_values(cfg, values)
+
+
+def merge_values(cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
+    """`cfg` with `values` merged over it; a key its schemas lack or a value of the wrong type raises
+    ValueError naming the key."""
     try:
         return OmegaConf.merge(cfg, values)
     except (ConfigKeyError, ValidationError) as err:

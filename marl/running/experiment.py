@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from marl.core import registry
 from marl.learning.algorithm import Iteration, evaluate
-from marl.running.config import check_positive, compose_run_config, env_kwargs
+from marl.running.config import check_positive, compose_run_config, env_kwargs, merge_values
 from marl.running.rundir import MetricsLog, RunDirectory
 from marl.running.trainer import build
 
@@ -59,7 +59,7 @@ class Experiment:
         self, config: DictConfig | Mapping[str, Any] | Sequence[str] | None = None, /, **overrides: Any
     ) -> None:
         if isinstance(config, DictConfig):
-            cfg = OmegaConf.merge(config, overrides) if overrides else config
+            cfg = merge_values(config, overrides) if overrides else config
         elif isinstance(config, str):
             raise TypeError(f"pass Hydra overrides as a list of strings, e.g. [{config!r}]")
         elif isinstance(config, Sequence):

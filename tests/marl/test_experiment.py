@@ -31,6 +31,14 @@ def test_keywords_a_dict_and_hydra_strings_compose_the_same_config(tmp_path):
     assert from_keywords.env.num_envs == 4 and from_keywords.eval_env.num_envs == 4
 
 
+def test_a_dictconfig_is_the_complete_run_config_and_keywords_merge_over_it(tmp_path):
+    composed = marl.Experiment(**FAST, run_dir=tmp_path).config
+    again = marl.Experiment(composed, seed=5)
+    assert again.config.seed == 5 and again.config.num_envs == 4 and again.config.run_dir == str(tmp_path)
+    with pytest.raises(ValueError, match="'sed'"):
+        marl.Experiment(composed, sed=5)
+
+
 def test_a_saved_config_rebuilds_the_same_experiment_and_group_keys_merge_over_the_option(tmp_path):
     experiment = marl.Experiment(
         {**FAST, "env": {"id": "test/toy_walk", "n_walkers": 2}}, total_steps=256, run_dir=tmp_path / "a"
