@@ -7,6 +7,7 @@ run directory that holds a checkpoint, it resumes from there with the same step 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 import time
@@ -16,12 +17,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from tqdm import tqdm
 
 from marl.core import registry
 from marl.learning.algorithm import Iteration, evaluate
-from marl.running.config import check_positive, compose_run_config, env_kwargs, merge_values
+from marl.running.config import RunConfig, check_positive, compose_run_config, env_kwargs, merge_values
 from marl.running.rundir import MetricsLog, RunDirectory
 from marl.running.trainer import build
 
@@ -222,6 +223,11 @@ class Experiment:
 
 
 def _check_same_run(saved: dict[str, Any], now: dict[str, Any]) -> None:
+    # a run saved before a top-level key existed ran with that key's default
+    defaults = {
+        f.name: f.default for f in dataclasses.fields(RunConfig) if f.default not in (dataclasses.MISSING, MISSING)
+    }
+    saved = {**defaults, **saved}
     changed = sorted(
         k
         for k in set(saved) | set(now)

@@ -88,6 +88,16 @@ def test_a_finished_run_resumes_to_a_larger_budget_with_the_same_history(tmp_pat
     assert [e["step_count"] for e in resumed.evaluations] == [0, 256, 512, 768, 1024]
 
 
+def test_a_run_saved_before_a_key_existed_resumes_with_that_keys_default(tmp_path):
+    marl.Experiment(**FAST, total_steps=256, run_dir=tmp_path).run()
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    del saved["eval_deterministic"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    marl.Experiment(**FAST, total_steps=384, run_dir=tmp_path).run()
+    with pytest.raises(ValueError, match="eval_deterministic: saved True, now False"):
+        marl.Experiment(**FAST, total_steps=512, eval_deterministic=False, run_dir=tmp_path).run()
+
+
 def test_resuming_a_different_run_is_refused(tmp_path):
     marl.Experiment(**FAST, total_steps=256, run_dir=tmp_path).run()
     with pytest.raises(ValueError, match=r"different run \(seed: saved 0, now 1\)"):
