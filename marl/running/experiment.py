@@ -225,7 +225,9 @@ class Experiment:
 def _check_same_run(saved: dict[str, Any], now: dict[str, Any]) -> None:
     # a run saved before a top-level key existed ran with that key's default
     defaults = {
-        f.name: f.default for f in dataclasses.fields(RunConfig) if f.default not in (dataclasses.MISSING, MISSING)
+        f.name: f.default
+        for f in dataclasses.fields(RunConfig)
+        if f.default not in (dataclasses.MISSING, MISSING)
     }
     saved = {**defaults, **saved}
     changed = sorted(
