@@ -297,49 +297,43 @@ class KitchenEnv(BatchedEnv):
         per chef: the reference's `(W, H, C)` array transposed."""
         B, n, H, W = self.num_envs, self.n_chefs, self.height, self.width
         cells, dev = H * W, self.device
-        shared = torch.zeros(B, 9, cells, device=dev)  # the 9 variable layers (onions_in_pot ... tomatoes)
-        pot_soup = self.is_pot & (self.item == SOUP)
-        idle = self.tick < 0
-        onions = self.onions.float()
-        shared[:, 0] = torch.where(pot_soup & idle, onions, 0.0)
-        in_soup = (self.item == SOUP) & ~(pot_soup & idle)
-        shared[:, 2] = torch.where(in_soup, onions, 0.0)
-        cooking_pot = pot_soup & ~idle
-        shared[:, 4] = torch.where(cooking_pot, (self.cook_time[self.onions] - self.tick).float(), 0.0)
-        ready_in_pot = self.soup_ready(self.item, self.onions, self.tick) & self.is_pot
-        shared[:, 5] = (ready_in_pot | ((self.item == SOUP) & ~self.is_pot)).float()
-        shared[:, 6] = (self.item == DISH).float()
-        shared[:, 7] = (self.item == ONION).float()
-        # held items lie at their chef's cell
-        held_soup = (self.held == SOUP).float()
-        shared[:, 2].scatter_add_(1, self.pos, held_soup * self.held_onions.float())
-        shared[:, 5].scatter_add_(1, self.pos, held_soup)
-        shared[:, 6].scatter_add_(1, self.pos, (self.held == DISH).float())
-        shared[:, 7].scatter_add_(1, self.pos, (self.held == ONION).float())
-        urgency = (self.horizon - self.elapsed < URGENCY_STEPS).float()
-        # chef layers: position and one-hot facing per chef [B, n, 5, cells]
-        chef_layers = torch.zeros(B, n, 5, cells, device=dev)
-        at = torch.nn.functional.one_hot(self.pos, cells).float()
-        chef_layers[:, :, 0] = at
-        chef_layers[:, :, 1:] = (
-            at[:, :, None, :] * torch.nn.functional.one_hot(self.facing, 4).float()[..., None]
-        )
         chosen = list(range(n)) if chefs is None else chefs
+        m, C = len(chosen), len(self.channels)
+        obs = torch.empty(B, m, C, cells, device=dev)
+        # chef layers: one-hot positions (own first), then one-hot facings, as one scatter over C * cells
         order = torch.tensor([[c] + [o for o in range(n) if o != c] for c in chosen], device=dev)  # [m, n]
-        ordered = chef_layers[:, order]  # [B, m, n, 5, cells]
-        m = len(chosen)
-        positions = ordered[:, :, :, 0]
-        facings = ordered[:, :, :, 1:].flatten(2, 3)
-        rest = torch.cat(
-            [
-                self.map_layers.view(1, 6, cells).expand(B, 6, cells),
-                shared,
-                urgency[:, None, None].expand(B, 1, cells),
-            ],
-            dim=1,
-        )
-        obs = torch.cat([positions, facings, rest[:, None].expand(B, m, 16, cells)], dim=2)
-        return obs.view(B, m, len(self.channels), H, W)
+        pos, facing = self.pos[:, order], self.facing[:, order]  # [B, m, n]
+        slot = torch.arange(n, device=dev)
+        at = torch.cat([slot * cells + pos, (n + 4 * slot + facing) * cells + pos], dim=2)
+        chef_part = obs[:, :, : 5 * n].view(B, m, 5 * n * cells)
+        chef_part.zero_().scatter_(2, at, 1.0)
+        # map layers, then the 9 item layers and urgency, the same for every chef
+        obs[:, :, 5 * n : 5 * n + 6] = self.map_layers.view(1, 1, 6, cells)
+        obs[:, :, 5 * n + 6 : C - 1] = self._item_layers()[:, None]
+        obs[:, :, C - 1] = (self.horizon - self.elapsed < URGENCY_STEPS).float()[:, None, None]
+        return obs.view(B, m, C, H, W)
+
+    def _item_layers(self) -> Tensor:
+        """`[B, 9, cells]`: onions / tomatoes in an idle pot, onions / tomatoes in a soup, cook time remaining,
+        soup done, dishes, onions, tomatoes; held items lie at their chef's cell."""
+        layers = torch.zeros(self.num_envs, 9, self.height * self.width, device=self.device)
+        soup = self.item == SOUP
+        idle_pot = soup & self.is_pot & (self.tick < 0)
+        onions = self.onions.float()
+        cook_time = self.cook_time[self.onions]
+        layers[:, 0] = torch.where(idle_pot, onions, 0.0)
+        layers[:, 2] = torch.where(soup & ~idle_pot, onions, 0.0)
+        cooking = soup & self.is_pot & (self.tick >= 0)
+        layers[:, 4] = torch.where(cooking, (cook_time - self.tick).float(), 0.0)
+        layers[:, 5] = ((cooking & (self.tick >= cook_time)) | (soup & ~self.is_pot)).float()
+        layers[:, 6] = (self.item == DISH).float()
+        layers[:, 7] = (self.item == ONION).float()
+        held_soup = (self.held == SOUP).float()
+        layers[:, 2].scatter_add_(1, self.pos, held_soup * self.held_onions.float())
+        layers[:, 5].scatter_add_(1, self.pos, held_soup)
+        layers[:, 6].scatter_add_(1, self.pos, (self.held == DISH).float())
+        layers[:, 7].scatter_add_(1, self.pos, (self.held == ONION).float())
+        return layers
 
     def close(self) -> None:
         if self._renderer is not None:
