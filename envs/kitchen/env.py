@@ -158,10 +158,13 @@ class KitchenEnv(BatchedEnv):
         self.sparse_return = torch.zeros(B, device=dev)
         self.shaped_return = torch.zeros(B, device=dev)
         self.transitions = 0
+        self._version = 0  # bumped by every reset and step: the state the last encoding was computed from
+        self._last_encoding: tuple[int, Tensor] = (-1, torch.empty(0))
         self._renderer = None
 
     # ------------------------------------------------------------------ contract
     def _reset(self, mask: Tensor) -> None:
+        self._version += 1
         rows = mask[:, None]
         self.pos = torch.where(rows, self.start_cells, self.pos)
         for tensor, value in ((self.facing, NORTH), (self.held, NOTHING), (self.held_onions, 0)):
@@ -172,6 +175,7 @@ class KitchenEnv(BatchedEnv):
             tensor.masked_fill_(mask, 0.0)
 
     def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
+        self._version += 1
         action = actions[GROUP]
         sparse, shaped = self._interact(action)
         self._move(action)
@@ -185,11 +189,16 @@ class KitchenEnv(BatchedEnv):
         return {GROUP: (reward, torch.zeros_like(self.alive[GROUP]))}
 
     def _observe(self) -> dict[str, Tensor]:
-        return {GROUP: self.lossless_encoding()}
+        self._last_encoding = (self._version, self.lossless_encoding())
+        return {GROUP: self._last_encoding[1]}
 
     def _state(self) -> Tensor:
-        """Chef 0's encoding: it shows every chef, item and pot (the other chefs' encodings only reorder it)."""
-        return self.lossless_encoding(chefs=[0]).flatten(1)
+        """Chef 0's encoding: it shows every chef, item and pot (the other chefs' encodings only reorder it);
+        taken from the observation of the same state when `_observe` has just computed it."""
+        version, encoding = self._last_encoding
+        if version != self._version:
+            encoding = self.lossless_encoding(chefs=[0])
+        return encoding[:, 0].flatten(1)
 
     def _episode_stats(self) -> dict[str, Tensor]:
         return {

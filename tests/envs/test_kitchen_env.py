@@ -104,7 +104,8 @@ def test_every_shipped_layout_runs(name):
     for _ in range(20):
         out = env.step(env.sample_actions())
     assert env.observation_space("chef_0").contains(out[GROUP].obs[0, 0].numpy())
-    assert out.state.shape == (3, (5 * n + 16) * layout.height * layout.width)
+    assert torch.equal(out.state, out[GROUP].obs[:, 0].flatten(1))  # chef 0's encoding
+    assert torch.equal(env._state(), env.lossless_encoding(chefs=[0]).flatten(1))
 
 
 def test_encoding_puts_the_own_chef_first_and_the_others_in_index_order():
