@@ -4,11 +4,12 @@ Each chef, in index order and vectorised over copies, picks the nearest useful t
 - a soup: a serving tile;
 - an onion: a pot that is empty or idle with fewer than 3 onions;
 - a dish: a pot that is cooking or ready;
-- nothing: a pot of 3 idle onions to start (new dynamics), else a dish source (dispenser or a dish on a
-  counter) when cooking or ready pots outnumber the dishes held, else an onion source (dispenser or counter).
-When nothing useful is free it waits next to the nearest tile of that kind; when no tile of that kind is
-reachable at all (forced_coordination's split kitchen), it hands the item over: it drops it on an empty
-counter that another chef can reach, and an empty-handed chef fetches items from counters too.
+- nothing: a pot of 3 idle onions to start (new dynamics), else a dish source when cooking or ready pots
+  outnumber the dishes held, else an onion source (a dispenser; items on counters only for a chef that reaches
+  no dispenser of them).
+When nothing useful is free it puts the item on the nearest empty counter (one the others cannot reach, if
+any); when no tile of that kind is reachable at all (forced_coordination's split kitchen), it hands the item
+over on an empty counter that another chef can reach.
 It walks a shortest path (distances precomputed over the floor), faces the tile and interacts; when the next
 cell holds another chef it waits, or with probability `random_when_blocked` takes a random action, which
 breaks deadlocks in corridors.
@@ -92,8 +93,11 @@ class GreedyChef(marl.Algorithm):
         fillable = env.is_pot & ((item == NOTHING) | (pot_soup & idle & (onions < MAX_INGREDIENTS)))
         busy_pot = pot_soup & ~idle
         to_start = pot_soup & idle & (onions == MAX_INGREDIENTS)
-        dish_source = (terrain == DISH_DISPENSER)[None] | (item == DISH) & env.is_counter
-        onion_source = (terrain == ONION_DISPENSER)[None] | (item == ONION) & env.is_counter
+        dish_dispenser, onion_dispenser = (
+            (terrain == DISH_DISPENSER)[None],
+            (terrain == ONION_DISPENSER)[None],
+        )
+        dish_on_counter, onion_on_counter = (item == DISH) & env.is_counter, (item == ONION) & env.is_counter
         empty_counter = env.is_counter & (item == NOTHING)
         want_dish = busy_pot.sum(1) > (env.held == DISH).sum(1)
         wanted, ahead = [], []
@@ -104,6 +108,10 @@ class GreedyChef(marl.Algorithm):
             for j in range(n):
                 if j != i:
                     by_others |= self.reach[env.pos[:, j]] < FAR
+            # items lying on counters are fetched only by chefs that reach no dispenser of them (else a
+            # chef would take back what it just handed over)
+            dish_source = self._first_reachable(reach, dish_dispenser.expand_as(reach), dish_on_counter)
+            onion_source = self._first_reachable(reach, onion_dispenser.expand_as(reach), onion_on_counter)
             empty_handed = torch.where(want_dish[:, None], dish_source, onion_source)
             if not env.old_dynamics:
                 empty_handed = torch.where(
@@ -117,11 +125,14 @@ class GreedyChef(marl.Algorithm):
             useful = torch.where((hand == SOUP)[:, None], (terrain == SERVING)[None], empty_handed)
             useful = torch.where((hand == ONION)[:, None], fillable, useful)
             useful = torch.where((hand == DISH)[:, None], busy_pot, useful)
-            # nothing useful free: put the item down on the nearest empty counter, or on one another chef can
-            # reach when no tile of the kind is reachable at all (a hand-over)
+            # nothing useful free: put the item down on the nearest empty counter (one the others cannot reach
+            # if there is one, keeping shared counters free), or, when no tile of the kind is reachable at all,
+            # on one another chef can reach (a hand-over)
             kind = torch.where((hand == SOUP)[:, None], terrain == SERVING, terrain == POT)
+            private = empty_counter & ~by_others
+            aside = torch.where(self._any_reachable(reach, private)[:, None], private, empty_counter)
             put_down = torch.where(
-                self._any_reachable(reach, kind)[:, None], empty_counter, empty_counter & by_others
+                self._any_reachable(reach, kind)[:, None], aside, empty_counter & by_others
             )
             put_down &= (hand != NOTHING)[:, None]
             useful = torch.where(self._any_reachable(reach, useful)[:, None], useful, put_down)
@@ -152,6 +163,10 @@ class GreedyChef(marl.Algorithm):
     @staticmethod
     def _any_reachable(reach: Tensor, mask: Tensor) -> Tensor:
         return (mask & (reach < FAR)).any(1)
+
+    @classmethod
+    def _first_reachable(cls, reach: Tensor, preferred: Tensor, otherwise: Tensor) -> Tensor:
+        return torch.where(cls._any_reachable(reach, preferred)[:, None], preferred, otherwise)
 
     def _towards(self, i: int, reach: Tensor, target_mask: Tensor) -> tuple[Tensor, Tensor]:
         """Chef i's action towards the nearest tile of `target_mask [B, cells]` (step, turn to face it, or
