@@ -13,9 +13,10 @@ import pytest
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, render_test, seed_test
 
 import marl
-from envs import pettingzoo_peers
+from envs import kitchen, pettingzoo_peers
 
 pettingzoo_peers.register()
+kitchen.register()  # also an entry point; registered here so a checkout that is not installed tests it too
 ENV_IDS = marl.list_envs()
 
 # parallel_api_test only warns about these, but each one is a broken contract
