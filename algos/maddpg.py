@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import marl
-from marl.learning.algorithm import Algorithm, Iteration
 from marl.core.env import BatchedEnv, Step
+from marl.learning.algorithm import Algorithm, Iteration
 from marl.learning.networks import MLP
 from marl.learning.offpolicy import gaussian_exploration, polyak_update, target_network
 from marl.learning.replay import ReplayBuffer, transition

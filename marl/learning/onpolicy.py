@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from marl.core.env import BatchedEnv, Step
 from marl.learning.algorithm import Algorithm, Iteration
 from marl.learning.distributions import ActionHead, Distribution
-from marl.core.env import BatchedEnv, Step
 from marl.learning.networks import MLP, GRUCore, orthogonal_init
 from marl.learning.normalization import RunningNormalizer
 
