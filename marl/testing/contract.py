@@ -13,10 +13,9 @@ import torch
 from torch import Tensor
 
 from marl.bridge import PettingZooEnv
-from marl.core.env import BatchedEnv, GroupSpec, GroupStep, Step
+from marl.core.env import BatchedEnv, GroupSpec, Neighbours, Step
 from marl.testing.harness import CheckSkipped, Subject, conformance_check, require, require_none
 from marl.testing.tensors import (
-    INFO,
     OBSERVATION,
     observation_fields,
     observation_spaces,
@@ -73,11 +72,12 @@ def check_step_layout(env: BatchedEnv, step: Step, when: str) -> None:
         require(gs.reward.is_floating_point(), f"{where} reward has dtype {gs.reward.dtype}, expected float")
         for name in ("terminated", "alive"):
             check_tensor(getattr(gs, name), (B, n), torch.bool, f"{where} {name}", env.device)
-        if "joined" in GroupStep.__dataclass_fields__:
-            check_tensor(gs.joined, (B, n), torch.bool, f"{where} joined", env.device)
+        check_tensor(gs.joined, (B, n), torch.bool, f"{where} joined", env.device)
         check_action_mask(spec, gs.action_mask, B, where, env.device)
-        check_neighbours(spec, getattr(gs, "neighbours", None), B, where, env.device)
-    states = [("state", step.state)] + ([] if step.final_state is None else [("final_state", step.final_state)])
+        check_neighbours(spec, gs.neighbours, B, where, env.device)
+    states = [("state", step.state)] + (
+        [] if step.final_state is None else [("final_state", step.final_state)]
+    )
     for name, state in states:
         check_box_tensor(state, env.state_space, (B,), f"{when} {name}", env.device)
     for name in ("truncated", "done"):
@@ -86,7 +86,9 @@ def check_step_layout(env: BatchedEnv, step: Step, when: str) -> None:
         check_tensor(value, (B,), None, f"{when} info[{name!r}]", env.device)
 
 
-def check_tensor(t: object, shape: tuple, dtype: torch.dtype | None, where: str, device: torch.device) -> None:
+def check_tensor(
+    t: object, shape: tuple, dtype: torch.dtype | None, where: str, device: torch.device
+) -> None:
     require(isinstance(t, Tensor), f"{where}: expected a Tensor, got {type(t).__name__}")
     require(tuple(t.shape) == tuple(shape), f"{where} has shape {tuple(t.shape)}, expected {tuple(shape)}")
     require(dtype is None or t.dtype == dtype, f"{where} has dtype {t.dtype}, expected {dtype}")
@@ -116,16 +118,17 @@ def check_box_tensor(
 
 
 def check_action_mask(spec: GroupSpec, mask: Tensor | None, B: int, where: str, device: torch.device) -> None:
-    space = spec.action_space
-    if isinstance(space, gym.spaces.Box):
+    width = spec.action_mask_size
+    if width is None:
         require(mask is None, f"{where}: a Box action space has no action mask, got one")
     elif mask is not None:
-        width = int(space.n) if isinstance(space, gym.spaces.Discrete) else int(np.sum(space.nvec))
         check_tensor(mask, (B, spec.n, width), torch.bool, f"{where} action_mask", device)
 
 
-def check_neighbours(spec: GroupSpec, neighbours: object, B: int, where: str, device: torch.device) -> None:
-    k = getattr(spec, "neighbours", 0)
+def check_neighbours(
+    spec: GroupSpec, neighbours: Neighbours | None, B: int, where: str, device: torch.device
+) -> None:
+    k = spec.neighbours
     if not k:
         require(neighbours is None, f"{where}: the group publishes no neighbours (k = 0) but got some")
         return
@@ -145,7 +148,9 @@ def check_seeding(subject: Subject) -> None:
     env = subject.make(seed=seed)
     reference = record_trajectory(env, seed, subject.steps)
     same_trajectory(reference, record_trajectory(env, seed, subject.steps), "the same instance re-seeded")
-    same_trajectory(reference, record_trajectory(subject.make(seed=seed), seed, subject.steps), "a fresh instance")
+    same_trajectory(
+        reference, record_trajectory(subject.make(seed=seed), seed, subject.steps), "a fresh instance"
+    )
     other = record_trajectory(subject.make(seed=seed + 1), seed + 1, subject.steps)
     differs = any(
         not torch.equal(a, b)
@@ -175,7 +180,9 @@ def record_trajectory(env: BatchedEnv, seed: int, steps: int) -> list[list[tuple
 def same_trajectory(reference: list, other: list, what: str) -> None:
     for t, (step_a, step_b) in enumerate(zip(reference, other, strict=True)):
         labels_a, labels_b = [f[0] for f in step_a], [f[0] for f in step_b]
-        require(labels_a == labels_b, f"step {t} of {what} has fields {labels_b}, the first run had {labels_a}")
+        require(
+            labels_a == labels_b, f"step {t} of {what} has fields {labels_b}, the first run had {labels_a}"
+        )
         for (label, _, a), (_, _, b) in zip(step_a, step_b, strict=True):
             require(torch.equal(a, b), f"same seed, same actions, but {label} differs at step {t} on {what}")
 
@@ -209,25 +216,35 @@ def check_auto_reset(subject: Subject) -> None:
 def check_transition(env: BatchedEnv, alive_before: dict[str, Tensor], step: Step, when: str) -> None:
     done, truncated = step.done, step.truncated
     survivors_any = torch.zeros_like(done)
-    for g, spec in env.group_specs.items():
+    for g in env.group_specs:
         gs, before, where = step[g], alive_before[g], f"{when}, group {g!r}"
-        joined = getattr(gs, "joined", None)
-        joined = torch.zeros_like(before) if joined is None else joined
+        joined = gs.joined
         require_none(gs.terminated & ~before, f"{where}: an agent that was not alive terminated")
         require_none((gs.reward != 0) & ~before, f"{where}: an agent that was not alive got a reward")
-        require(not (joined & done[:, None]).any(), f"{where}: joined must be False in copies reset at this step")
+        require(
+            not (joined & done[:, None]).any(), f"{where}: joined must be False in copies reset at this step"
+        )
         survivors = before & ~gs.terminated
-        require(not (joined & survivors).any(), f"{where}: joined is True for an agent that was already alive")
+        require(
+            not (joined & survivors).any(), f"{where}: joined is True for an agent that was already alive"
+        )
         expected_alive = survivors | joined
         wrong = (gs.alive != expected_alive) & ~done[:, None]
-        require_none(wrong, f"{where}: alive is not (alive before and not terminated) or joined, in a copy that did not end")
+        require_none(
+            wrong,
+            f"{where}: alive is not (alive before and not terminated) or joined, in a copy that did not end",
+        )
         survivors_any |= expected_alive.any(1)
     require(not (truncated & ~done).any(), f"{when}: a truncated copy must be done")
     all_dead = ~survivors_any
-    require_none(all_dead & truncated, f"{when}: a copy where no agent is alive is truncated (it ended by termination)")
+    require_none(
+        all_dead & truncated, f"{when}: a copy where no agent is alive is truncated (it ended by termination)"
+    )
     wrong_done = done != (all_dead | truncated)
     require_none(wrong_done, f"{when}: done must be (no agent alive) or truncated")
-    require(step.final_obs is not None and step.final_state is not None, f"{when}: final_obs or final_state unset")
+    require(
+        step.final_obs is not None and step.final_state is not None, f"{when}: final_obs or final_state unset"
+    )
     fields = {label: t for label, _, t in step_fields(env, step)}
     for label, final in fields.items():
         current = label.replace("final_state", "state").replace(".final_obs", ".obs")
@@ -256,15 +273,14 @@ def check_reset_hook_isolation(env: BatchedEnv) -> None:
 
 def snapshot(env: BatchedEnv) -> dict[str, Tensor]:
     out = {}
-    observations = env._observe()
+    observations, out["state"] = env._observation()
     for g, spec in env.group_specs.items():
         for key, t in observation_fields(observations[g], spec.observation_space, f"group {g!r} obs").items():
-            out[f"{g}.obs{f'[{key}]' if key else ''}"] = t.clone()
-        out[f"{g}.alive"] = env.alive[g].clone()
+            out[f"{g}.obs{f'[{key}]' if key else ''}"] = t
+        out[f"{g}.alive"] = env.alive[g]
     for g, mask in (env._action_mask() or {}).items():
-        out[f"{g}.action_mask"] = mask.clone()
-    out["state"] = env._state().clone()
-    return out
+        out[f"{g}.action_mask"] = mask
+    return {label: t.clone() for label, t in out.items()}
 
 
 # ====================================================================== no Python loop over copies
@@ -280,7 +296,9 @@ def check_batched_ops(subject: Subject) -> None:
     for B in (small, large):
         env = subject.make(num_envs=B)
         if isinstance(env, PettingZooEnv):
-            raise CheckSkipped("wraps external PettingZoo environments, one per copy (a Python loop by design)")
+            raise CheckSkipped(
+                "wraps external PettingZoo environments, one per copy (a Python loop by design)"
+            )
         actions = torch.Generator(device=env.device)
         actions.manual_seed(subject.seed)
 
@@ -329,11 +347,11 @@ def check_random_actions(subject: Subject) -> None:
         actions = env.sample_actions()
         for g, spec in env.group_specs.items():
             gs, where = step[g], f"step {t + 1}, group {g!r}"
-            legal = legal_actions(spec.action_space, actions[g], gs.action_mask) | ~gs.alive
-            require_none(~legal, f"{where}: sample_actions() drew an illegal action")
             if gs.action_mask is not None:
                 stuck = ~has_legal_action(spec.action_space, gs.action_mask) & gs.alive
                 require_none(stuck, f"{where}: an alive agent has no legal action under its mask")
+            legal = legal_actions(spec.action_space, actions[g], gs.action_mask) | ~gs.alive
+            require_none(~legal, f"{where}: sample_actions() drew an illegal action")
         try:
             step = env.step(actions)
         except (ValueError, TypeError, KeyError) as err:
@@ -388,7 +406,9 @@ def check_bad_actions(subject: Subject) -> None:
         except error as err:
             require(named in str(err), f"{what}: the error does not name {named!r}: {err}")
         except Exception as err:
-            raise AssertionError(f"{what}: expected {error.__name__}, got {type(err).__name__}: {err}") from err
+            raise AssertionError(
+                f"{what}: expected {error.__name__}, got {type(err).__name__}: {err}"
+            ) from err
         else:
             raise AssertionError(f"{what}: step accepted it")
         require(torch.equal(env.elapsed, elapsed), f"{what}: the rejected step changed the environment")
@@ -412,13 +432,22 @@ def bad_action_cases(env: BatchedEnv, step: Step, valid: dict[str, Tensor]):
         for what, value in outside_values(space, a):
             yield f"group {g!r}: {what} for agent {agent!r}", changed(g, value), ValueError, agent
         mask = step[g].action_mask
-        if isinstance(space, gym.spaces.Discrete) and mask is not None:
-            illegal = ~mask & step[g].alive[..., None]
-            if illegal.any():
-                b, i, k = (int(x) for x in illegal.nonzero()[0])
-                bad = a.clone()
+        illegal = None if mask is None else ~mask & step[g].alive[..., None]
+        if illegal is not None and illegal.any():
+            b, i, k = (int(x) for x in illegal.nonzero()[0])
+            bad = a.clone()
+            if isinstance(space, gym.spaces.Discrete):
                 bad[b, i] = k + int(space.start)
-                yield f"group {g!r}: an action illegal under the mask", changed(g, bad), ValueError, spec.agents[i]
+            else:  # MultiDiscrete: flat mask entry k is value k - offset of component c
+                offsets = np.cumsum(space.nvec) - space.nvec
+                c = int(np.searchsorted(offsets, k, side="right")) - 1
+                bad[b, i, c] = k - int(offsets[c])
+            yield (
+                f"group {g!r}: an action illegal under the mask",
+                changed(g, bad),
+                ValueError,
+                spec.agents[i],
+            )
 
 
 def outside_values(space: gym.spaces.Space, a: Tensor):
@@ -456,24 +485,13 @@ def check_render(subject: Subject) -> None:
             frame = env.render(index)
             ok = isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3
             got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-            require(ok and frame.shape[2] == 3 and min(frame.shape) > 0, f"render({index}) after {when}: {got}, expected uint8 [H, W, 3]")
+            require(
+                ok and frame.shape[2] == 3 and min(frame.shape) > 0,
+                f"render({index}) after {when}: {got}, expected uint8 [H, W, 3]",
+            )
     env.close()
 
 
 def has_renderer(env: BatchedEnv) -> bool:
     return type(env)._render is not BatchedEnv._render
 
-
-__all__ = [
-    "INFO",
-    "check_auto_reset",
-    "check_bad_actions",
-    "check_batched_ops",
-    "check_random_actions",
-    "check_render",
-    "check_seeding",
-    "check_spaces",
-    "check_step_layout",
-    "legal_actions",
-    "python_lines",
-]

@@ -56,7 +56,9 @@ class Subject:
             **self.make_kwargs,
         )
         if not isinstance(env, BatchedEnv):
-            raise TypeError(f"the factory of {self.name} returned {type(env).__name__}, not a marl.BatchedEnv")
+            raise TypeError(
+                f"the factory of {self.name} returned {type(env).__name__}, not a marl.BatchedEnv"
+            )
         return env
 
 

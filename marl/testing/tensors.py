@@ -27,7 +27,9 @@ def observation_fields(obs: Any, space: gym.spaces.Space, where: str) -> dict[st
     if isinstance(space, gym.spaces.Dict):
         if not isinstance(obs, dict) or list(obs) != list(space.spaces):
             got = list(obs) if isinstance(obs, dict) else type(obs).__name__
-            raise AssertionError(f"{where}: expected a dict with keys {list(space.spaces)} in order, got {got}")
+            raise AssertionError(
+                f"{where}: expected a dict with keys {list(space.spaces)} in order, got {got}"
+            )
         return dict(obs)
     if not isinstance(obs, Tensor):
         raise AssertionError(f"{where}: expected a Tensor for {space}, got {type(obs).__name__}")
@@ -49,12 +51,9 @@ def step_fields(env: BatchedEnv, step: Step) -> Iterator[tuple[str, str, Tensor]
         yield f"{g}.reward", OUTCOME, gs.reward
         yield f"{g}.terminated", OUTCOME, gs.terminated
         yield f"{g}.alive", OBSERVATION, gs.alive
-        optional = {
-            "joined": getattr(gs, "joined", None),
-            "action_mask": gs.action_mask,
-            "neighbours.index": getattr(getattr(gs, "neighbours", None), "index", None),
-            "neighbours.mask": getattr(getattr(gs, "neighbours", None), "mask", None),
-        }
+        optional = {"joined": gs.joined, "action_mask": gs.action_mask}
+        if gs.neighbours is not None:
+            optional |= {"neighbours.index": gs.neighbours.index, "neighbours.mask": gs.neighbours.mask}
         for name, t in optional.items():
             if t is not None:
                 yield f"{g}.{name}", OBSERVATION, t
@@ -69,4 +68,3 @@ def step_fields(env: BatchedEnv, step: Step) -> Iterator[tuple[str, str, Tensor]
         yield "final_state", OUTCOME, step.final_state
     for name, t in step.info.items():
         yield f"info[{name}]", INFO, t
-
