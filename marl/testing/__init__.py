@@ -23,6 +23,7 @@ from marl.testing.contract import (
     check_spaces,
     python_lines,
 )
+from marl.testing.devices import HostSyncs, Sync, check_matches_cpu, copy_state
 from marl.testing.harness import CHECKS, CheckSkipped, ConformanceError, EnvSource, Subject, as_subject
 from marl.testing.pettingzoo import (
     check_aec_api,
@@ -65,6 +66,8 @@ def check_env(
 __all__ = [
     "CHECKS",
     "CheckSkipped",
+    "HostSyncs",
+    "Sync",
     "ConformanceError",
     "Subject",
     "as_subject",
@@ -72,6 +75,7 @@ __all__ = [
     "check_aec_seed",
     "check_auto_reset",
     "check_bad_actions",
+    "check_matches_cpu",
     "check_batched_ops",
     "check_env",
     "check_parallel_api",
@@ -81,5 +85,6 @@ __all__ = [
     "check_render_view",
     "check_seeding",
     "check_spaces",
+    "copy_state",
     "python_lines",
 ]

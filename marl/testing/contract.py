@@ -494,4 +494,3 @@ def check_render(subject: Subject) -> None:
 
 def has_renderer(env: BatchedEnv) -> bool:
     return type(env)._render is not BatchedEnv._render
-
