@@ -341,7 +341,7 @@ class BatchedEnv:
         # final observation and the statistics are computed every step there.
         if self.device.type == "cpu" and not bool(done.any()):
             return self._assemble(rewards, terminated, joined, truncated=truncated, done=done, final=None)
-        final = self._observation()
+        final = self._observe_with_state()
         info = self._episode_info()
         # masked, vectorised auto-reset of the ended copies (`_reset` may clear alive slots of those copies)
         for g in self.group_specs:
@@ -429,7 +429,7 @@ class BatchedEnv:
         return torch.where(mask.reshape(-1, *([1] * (old.dim() - 1))), new, old)
 
     # ------------------------------------------------------------------ internals
-    def _observation(self) -> tuple[dict[str, Observation], Tensor]:
+    def _observe_with_state(self) -> tuple[dict[str, Observation], Tensor]:
         """The observations and the global state of the current state, each computed once."""
         obs = self._observe()
         state = self._state()
@@ -457,7 +457,7 @@ class BatchedEnv:
         return info
 
     def _assemble(self, rewards, terminated, joined, *, truncated, done, final) -> Step:
-        obs, state = self._observation()
+        obs, state = self._observe_with_state()
         masks = self._action_mask() or {}
         neighbours = self._neighbours() if any(s.neighbours for s in self.group_specs.values()) else {}
         groups = {
