@@ -273,7 +273,7 @@ def check_reset_hook_isolation(env: BatchedEnv) -> None:
 
 def snapshot(env: BatchedEnv) -> dict[str, Tensor]:
     out = {}
-    observations, out["state"] = env._observation()
+    observations, out["state"] = env._observe_with_state()
     for g, spec in env.group_specs.items():
         for key, t in observation_fields(observations[g], spec.observation_space, f"group {g!r} obs").items():
             out[f"{g}.obs{f'[{key}]' if key else ''}"] = t

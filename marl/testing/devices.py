@@ -2,21 +2,24 @@
 
 `check_matches_cpu` compares one step at a time from the same state: before each step the CPU copy's state
 (every tensor and number the environment holds) is copied into the other copy, both take the same actions, and
-every field of the two steps must agree within float tolerance. Random draws inside a step come from each
-device's own generator and differ, so the values that depend on them are left out: they are the values where a
-second CPU copy, stepped from the same state with another seed, disagrees with the first. With
-`device="cpu"` the check compares two CPU copies, which exercises all of it without an accelerator.
+every field of the two steps must agree within float tolerance. Each device's generator would draw different
+numbers, so the other copy replays the CPU's: while it steps, `torch.rand`, `randn`, `randint`, `randperm`,
+`multinomial`, `bernoulli` and `normal` called with its generator draw on the CPU from a generator in the CPU
+copy's state instead (draws made any other way differ and fail the check). With `device="cpu"` the check
+compares two CPU copies, which exercises all of it without an accelerator.
 
 `HostSyncs` records the CUDA host synchronisations (`torch.cuda.set_sync_debug_mode`) a block of code makes,
-with the line of the suite that made each one; `step_loop_syncs` keeps those between the first and the last
-`env.step` of a training iteration, i.e. inside its step loop.
+with the line of the suite that made each one, and which of them fell inside a training iteration's step loop.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import traceback
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,69 +29,87 @@ import torch
 from torch import Tensor
 
 from marl.bridge import PettingZooEnv
-from marl.core.env import BatchedEnv
-from marl.testing.harness import CheckSkipped, Subject, conformance_check, require
+from marl.core.env import BatchedEnv, Step
+from marl.testing.harness import CheckSkipped, Subject, conformance_check, require, require_none
 from marl.testing.tensors import INFO, step_fields
 
 RTOL, ATOL = 1e-4, 1e-5
 ROOT = Path(__file__).resolve().parents[2]
 # the words of torch's warning for a synchronising CUDA call under set_sync_debug_mode("warn")
 SYNC_WARNING = "called a synchronizing CUDA operation"
+REPLAYED = ("rand", "randn", "randint", "randperm", "multinomial", "bernoulli", "normal")
 
 
 # ====================================================================== the CPU trajectory
 @conformance_check("matches_cpu")
 def check_matches_cpu(subject: Subject) -> None:
-    """On `device`, every step from the CPU copy's state under the same actions gives the CPU's outcome
-    within float tolerance (values drawn at random inside the step left out, see the module docstring)."""
+    """On `device`, every step from the CPU copy's state, under the same actions and the same random draws,
+    gives the CPU's outcome within float tolerance (see the module docstring)."""
     cpu = subject.make(device="cpu")
     if isinstance(cpu, PettingZooEnv):
         raise CheckSkipped("wraps external PettingZoo environments, which run on the CPU whatever the device")
-    twin = subject.make(device="cpu", seed=subject.seed + 1)
-    other = subject.make(seed=subject.seed + 2)
-    for env, seed in ((cpu, subject.seed), (twin, subject.seed + 1), (other, subject.seed + 2)):
-        env.reset(seed=seed)
+    other = subject.make(seed=subject.seed + 1)  # other draws unless they are replayed
+    draws = torch.Generator()
+    draws.set_state(cpu.generator.get_state())
+    cpu.reset()
+    with replaying(other, draws):
+        other.reset()
     actions = torch.Generator()
     actions.manual_seed(subject.seed)
-    compared = 0
     for t in range(1, subject.steps + 1):
-        copy_state(cpu, twin)
         copy_state(cpu, other)
         chosen = cpu.sample_actions(actions)
-        reference, alternative = cpu.step(chosen), twin.step(chosen)
-        result = other.step({g: a.to(other.device) for g, a in chosen.items()})
-        compared += compare_steps(cpu, reference, alternative, result, f"step {t} on {other.device}")
-    require(compared > 0, "every value depended on random draws inside the step: nothing could be compared")
+        draws.set_state(cpu.generator.get_state())
+        reference = cpu.step(chosen)
+        with replaying(other, draws):
+            result = other.step({g: a.to(other.device) for g, a in chosen.items()})
+        compare_steps(cpu, reference, result, f"step {t} on {other.device}")
 
 
-def compare_steps(env: BatchedEnv, reference: Any, alternative: Any, result: Any, when: str) -> int:
-    """How many values of `result` were compared with `reference` (those where `alternative`, the CPU run
-    with other random draws, agrees with it); fails on the first value outside the tolerance."""
-    fields = {label: (kind, t) for label, kind, t in step_fields(env, reference)}
-    alternatives = {label: t for label, _, t in step_fields(env, alternative)}
+@contextmanager
+def replaying(env: BatchedEnv, draws: torch.Generator) -> Iterator[None]:
+    """While inside, torch's sampling functions called with `env.generator` draw from the CPU generator
+    `draws` instead, and the result moves to `env.device`."""
+    originals = {name: getattr(torch, name) for name in REPLAYED}
+
+    def replay(sample: Any) -> Any:
+        @functools.wraps(sample)
+        def replayed(*args: Any, generator: torch.Generator | None = None, **kwargs: Any) -> Any:
+            if generator is not env.generator:
+                return sample(*args, generator=generator, **kwargs)
+            kwargs.pop("device", None)
+            args = tuple(a.cpu() if isinstance(a, Tensor) else a for a in args)
+            kwargs = {k: v.cpu() if isinstance(v, Tensor) else v for k, v in kwargs.items()}
+            return sample(*args, generator=draws, **kwargs).to(env.device)
+
+        return replayed
+
+    for name, sample in originals.items():
+        setattr(torch, name, replay(sample))
+    try:
+        yield
+    finally:
+        for name, sample in originals.items():
+            setattr(torch, name, sample)
+
+
+def compare_steps(env: BatchedEnv, reference: Step, result: Step, when: str) -> None:
+    """Every field of `result` equals `reference`'s (within float tolerance); episode statistics only where
+    an episode ended (on an accelerator they are computed at every step)."""
     results = {label: t for label, _, t in step_fields(env, result)}
-    compared = 0
-    for label, (kind, expected) in fields.items():
-        if label not in results:
-            raise AssertionError(f"{when}: {label} is missing (the CPU step has it)")
+    for label, kind, expected in step_fields(env, reference):
+        require(label in results, f"{when}: {label} is missing (the CPU step has it)")
         got = results[label].cpu()
         require(got.shape == expected.shape, f"{when}: {label} has shape {tuple(got.shape)}, on CPU {tuple(expected.shape)}")  # fmt: skip
-        deterministic = expected == alternatives[label]
-        if kind == INFO:  # episode statistics mean something only where an episode ended
-            deterministic &= reference.done.reshape(-1, *[1] * (expected.dim() - 1))
         if expected.is_floating_point():
-            close = torch.isclose(got, expected, rtol=RTOL, atol=ATOL, equal_nan=True)
+            wrong = ~torch.isclose(got, expected.to(got.dtype), rtol=RTOL, atol=ATOL, equal_nan=True)
         else:
-            close = got == expected
-        wrong = deterministic & ~close
+            wrong = got != expected
+        if kind == INFO:
+            wrong &= reference.done.reshape(-1, *[1] * (expected.dim() - 1))
         if wrong.any():
             index = tuple(int(i) for i in wrong.nonzero()[0])
-            raise AssertionError(
-                f"{when}: {label}{list(index)} is {got[index].item()}, on CPU {expected[index].item()} "
-                f"(rtol {RTOL}, atol {ATOL})"
-            )
-        compared += int(deterministic.sum())
-    return compared
+            require_none(wrong, f"{when}: {label}{list(index)} is {got[index].item()}, on CPU {expected[index].item()} (rtol {RTOL}, atol {ATOL})")  # fmt: skip
 
 
 def copy_state(source: BatchedEnv, target: BatchedEnv) -> None:
@@ -117,9 +138,10 @@ def _copy_into(source: Any, target: Any, path: str, seen: set[int]) -> Any:
     elif isinstance(source, list):
         old = list(target) + [None] * (len(source) - len(target))
         target[:] = [_copy_into(value, old[i], f"{path}[{i}]", seen) for i, value in enumerate(source)]
-    elif isinstance(source, tuple):  # tensors inside are copied in place; other changes cannot be made
+    elif isinstance(source, tuple):  # tensors inside are copied in place; nothing else may differ
         for i, (s, t) in enumerate(zip(source, target, strict=True)):
-            require(_copy_into(s, t, f"{path}[{i}]", seen) is t, f"cannot copy the state: {path}[{i}]")
+            new = _copy_into(s, t, f"{path}[{i}]", seen)
+            require(new is t or (isinstance(t, (bool, int, float)) and new == t), f"cannot copy the state: {path}[{i}] differs and is immutable")  # fmt: skip
     else:
         for name, value in vars(source).items():
             setattr(target, name, _copy_into(value, getattr(target, name, None), f"{path}.{name}", seen))
@@ -137,44 +159,60 @@ def _holds_state(obj: Any) -> bool:
 
 
 # ====================================================================== host syncs
+# host syncs allowed inside a training iteration's step loop, by place (`file (function)`), with the reason
+ALLOWED_SYNCS = {
+    "marl/core/env.py (_check_actions)": "action validation reads one flag per step (validate_actions=False "
+    "turns it off)",
+}
+
+
 @dataclass(frozen=True)
 class Sync:
-    """One host synchronisation: where in the suite it was made (`file:line (function)`, relative to the
-    repository) and how many `env.step` calls had completed before it (-1 when made inside `env.step`)."""
+    """One host synchronisation: where it was made (`file:line (function)`, relative to the repository),
+    how many `env.step` calls had completed before it, and whether it was made inside one."""
 
     where: str
     steps_before: int
+    inside_step: bool
 
+    @property
     def site(self) -> str:
-        """`file (function)`: the place without the line number, as `ALLOWED_SYNCS` names it."""
-        file, _, rest = self.where.partition(":")
-        return f"{file} {rest.partition(' ')[2]}"
+        """`file (function)`: the place without its line number, as `ALLOWED_SYNCS` names it."""
+        file, _, function = self.where.partition(" ")
+        return f"{file.rpartition(':')[0]} {function}"
 
 
 class HostSyncs:
-    """Records the CUDA host syncs made inside `with HostSyncs(env) as syncs:` (empty off CUDA).
+    """Records the CUDA host syncs made inside `with HostSyncs(env) as syncs:` in `syncs.syncs` (none off
+    CUDA), with how many of `env`'s `step` calls had completed before each."""
 
-    With `env`, each sync also records how many of that environment's `step` calls had completed before it,
-    so that `in_step_loop()` can keep those made between the first and the last step."""
-
-    def __init__(self, env: BatchedEnv | None = None) -> None:
+    def __init__(self, env: BatchedEnv) -> None:
         self.env, self.syncs, self.steps, self._inside_step = env, [], 0, False
 
     def __enter__(self) -> HostSyncs:
         self._warnings = warnings.catch_warnings()
         self._warnings.__enter__()
         warnings.simplefilter("always")
-        shown = warnings.showwarning
+        show = warnings.showwarning
 
         def record(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
             if SYNC_WARNING in str(message):
-                self.syncs.append(Sync(_suite_frame(), -1 if self._inside_step else self.steps))
+                self.syncs.append(Sync(_suite_frame(), self.steps, self._inside_step))
             else:
-                shown(message, category, filename, lineno, file, line)
+                show(message, category, filename, lineno, file, line)
 
         warnings.showwarning = record
-        if self.env is not None:
-            self._wrap_step(self.env)
+        step = self.env.step
+
+        def counted(actions: dict[str, Tensor]) -> Step:
+            self._inside_step = True
+            try:
+                return step(actions)
+            finally:
+                self._inside_step = False
+                self.steps += 1
+
+        self.env.step = counted
         self._debug_mode = torch.cuda.get_sync_debug_mode() if torch.cuda.is_available() else None
         if self._debug_mode is not None:
             torch.cuda.set_sync_debug_mode("warn")
@@ -183,26 +221,21 @@ class HostSyncs:
     def __exit__(self, *exc: object) -> None:
         if self._debug_mode is not None:
             torch.cuda.set_sync_debug_mode(self._debug_mode)
-        if self.env is not None:
-            del self.env.step  # back to the class's method
+        del self.env.step  # the class's method again
         self._warnings.__exit__(*exc)
 
-    def _wrap_step(self, env: BatchedEnv) -> None:
-        step = env.step
-
-        def counted(actions: dict[str, Tensor]) -> Any:
-            self._inside_step = True
-            try:
-                return step(actions)
-            finally:
-                self._inside_step = False
-                self.steps += 1
-
-        env.step = counted
+    def in_steps(self) -> list[Sync]:
+        """The syncs made inside `step` calls."""
+        return [s for s in self.syncs if s.inside_step]
 
     def in_step_loop(self) -> list[Sync]:
-        """The syncs made inside a `step` call or between the first and the last one."""
-        return [s for s in self.syncs if s.steps_before == -1 or 0 < s.steps_before < self.steps]
+        """The syncs made inside a `step` or between the first and the last one (the step loop)."""
+        return [s for s in self.syncs if s.inside_step or 0 < s.steps_before < self.steps]
+
+
+def unexpected(syncs: list[Sync], allowed: dict[str, str] = ALLOWED_SYNCS) -> list[str]:
+    """The places of `syncs` that `allowed` does not list."""
+    return sorted({s.where for s in syncs if s.site not in allowed})
 
 
 def _suite_frame() -> str:
@@ -216,8 +249,3 @@ def _suite_frame() -> str:
         shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         return f"{shown}:{frame.lineno} ({frame.name})"
     return "<unknown>"
-
-
-def unexpected(syncs: list[Sync], allowed: dict[str, str]) -> list[str]:
-    """The places of `syncs` that `allowed` (`{"file (function)": why}`) does not list."""
-    return sorted({s.where for s in syncs if s.site() not in allowed})

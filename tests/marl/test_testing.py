@@ -1,5 +1,8 @@
 """The conformance suite catches each kind of broken environment, and names the check and the environment."""
 
+import functools
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +12,7 @@ from toy_env import ToyWalk
 import marl
 import marl.testing
 from marl.core.env import Neighbours, sample_actions
-from marl.testing import CheckSkipped, ConformanceError, check_env, contract
+from marl.testing import CheckSkipped, ConformanceError, check_env, contract, devices
 
 
 class NewSpaceEachCall(ToyWalk):
@@ -159,3 +162,50 @@ def test_a_skipped_check_raises_check_skipped_when_called_alone():
 
     with pytest.raises(CheckSkipped, match="turns action validation off"):
         contract.check_bad_actions(Unvalidated)
+
+
+class GlobalDraws(ToyWalk):
+    def _step(self, actions):
+        self.puck = self.puck + 0.01 * torch.rand(self.puck.shape)  # not from self.generator
+        return super()._step(actions)
+
+
+def test_matches_cpu_replays_the_generators_draws_and_catches_other_randomness(monkeypatch):
+    random_endings = functools.partial(ToyWalk, end_prob=0.3)  # random draws in every step and auto-reset
+    devices.check_matches_cpu(random_endings, steps=20)
+    with pytest.raises(ConformanceError, match=r"'matches_cpu' failed: step 1 on cpu: pusher.obs\[0, 0, 0\]"):
+        devices.check_matches_cpu(GlobalDraws, steps=5)
+    monkeypatch.setattr(devices, "REPLAYED", ())
+    with pytest.raises(ConformanceError, match="'matches_cpu' failed: step 1 on cpu: walker.obs"):
+        devices.check_matches_cpu(random_endings, steps=20)
+
+
+class SyncingWalk(ToyWalk):
+    def _step(self, actions):
+        warnings.warn(
+            f"{devices.SYNC_WARNING} (emulated)"
+        )  # as torch warns under set_sync_debug_mode("warn")
+        return super()._step(actions)
+
+
+def test_host_syncs_are_placed_inside_or_outside_the_step_loop():
+    env = SyncingWalk(num_envs=2, seed=0)
+    env.reset()
+    with devices.HostSyncs(env) as syncs:
+        warnings.warn(devices.SYNC_WARNING, stacklevel=1)  # setup, before the loop
+        for _ in range(3):
+            env.step(env.sample_actions())
+            warnings.warn(devices.SYNC_WARNING, stacklevel=1)  # between two steps, or after the last one
+    assert [(s.steps_before, s.inside_step) for s in syncs.syncs] == [
+        (0, False), (0, True), (1, False), (1, True), (2, False), (2, True), (3, False),
+    ]  # fmt: skip
+    loop = syncs.in_step_loop()
+    assert len(loop) == 5 and len(syncs.in_steps()) == 3
+    assert {s.site for s in loop} == {
+        "tests/marl/test_testing.py (_step)",
+        "tests/marl/test_testing.py (test_host_syncs_are_placed_inside_or_outside_the_step_loop)",
+    }
+    assert devices.unexpected(loop, {"tests/marl/test_testing.py (_step)": "emulated"}) == [
+        f"tests/marl/test_testing.py:{loop[1].where.split(':')[1]}"
+    ]
+    assert "step" not in vars(env)  # the class's step again
