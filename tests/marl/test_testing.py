@@ -182,9 +182,8 @@ def test_matches_cpu_replays_the_generators_draws_and_catches_other_randomness(m
 
 class SyncingWalk(ToyWalk):
     def _step(self, actions):
-        warnings.warn(
-            f"{devices.SYNC_WARNING} (emulated)"
-        )  # as torch warns under set_sync_debug_mode("warn")
+        # as torch warns under set_sync_debug_mode("warn")
+        warnings.warn(f"{devices.SYNC_WARNING} (emulated)", stacklevel=1)
         return super()._step(actions)
 
 
