@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from marl.core.neighbours import Neighbours
+
 
 @dataclass(frozen=True)
 class GroupSpec:
@@ -99,49 +101,6 @@ def flatten_obs(obs: Observation, batch_dims: int = 2) -> Tensor:
 def map_obs(obs: Observation, fn: Callable[[Tensor], Tensor]) -> Observation:
     """Apply `fn` to a tensor observation or to every field of a dict observation."""
     return fn(obs) if isinstance(obs, Tensor) else {k: fn(v) for k, v in obs.items()}
-
-
-@dataclass
-class Neighbours:
-    """Who each agent sees: `index [B, n, k]` (indices into the same group's agents) and `mask [B, n, k]`
-    (False: an empty slot, whose index is any valid agent). Graph policies read it; `edge_index` turns it into
-    the `[2, E]` edge list of torch-geometric over the flattened agents `b * n + i`."""
-
-    index: Tensor
-    mask: Tensor
-
-    def __post_init__(self) -> None:
-        if self.index.dim() != 3 or self.mask.shape != self.index.shape:
-            raise ValueError(
-                f"Neighbours needs index and mask of the same shape [B, n, k], got "
-                f"{tuple(self.index.shape)} and {tuple(self.mask.shape)}"
-            )
-
-    @property
-    def k(self) -> int:
-        return self.index.shape[-1]
-
-    def edge_index(self, alive: Tensor | None = None) -> Tensor:
-        """`long [2, E]`: edges neighbour -> agent (source row 0, target row 1) over nodes `b * n + i`;
-        with `alive [B, n]`, edges touching a dead agent are left out."""
-        B, n, k = self.index.shape
-        offset = (torch.arange(B, device=self.index.device) * n)[:, None, None]
-        source = self.index + offset
-        target = (torch.arange(n, device=self.index.device)[None, :, None] + offset).expand(B, n, k)
-        keep = self.mask
-        if alive is not None:
-            keep = keep & alive[:, :, None] & alive.gather(1, self.index.flatten(1)).view(B, n, k)
-        return torch.stack([source[keep], target[keep]])
-
-    def to_pyg(self, x: Tensor, alive: Tensor | None = None) -> Any:
-        """A `torch_geometric.data.Data` batch of the B graphs: `x [B * n, F]`, `edge_index`, `batch`."""
-        from torch_geometric.data import Data
-
-        B, n = self.index.shape[:2]
-        if x.shape[:2] != (B, n):
-            raise ValueError(f"node features have shape {tuple(x.shape)}, expected [{B}, {n}, F]")
-        batch = torch.arange(B, device=x.device).repeat_interleave(n)
-        return Data(x=x.reshape(B * n, *x.shape[2:]), edge_index=self.edge_index(alive), batch=batch)
 
 
 def agent_names(prefix: str, n: int) -> tuple[str, ...]:
