@@ -100,7 +100,8 @@ def compare_steps(env: BatchedEnv, reference: Step, result: Step, when: str) -> 
     for label, kind, expected in step_fields(env, reference):
         require(label in results, f"{when}: {label} is missing (the CPU step has it)")
         got = results[label].cpu()
-        require(got.shape == expected.shape, f"{when}: {label} has shape {tuple(got.shape)}, on CPU {tuple(expected.shape)}")  # fmt: skip
+        shapes = f"{tuple(got.shape)}, on CPU {tuple(expected.shape)}"
+        require(got.shape == expected.shape, f"{when}: {label} has shape {shapes}")
         if expected.is_floating_point():
             wrong = ~torch.isclose(got, expected.to(got.dtype), rtol=RTOL, atol=ATOL, equal_nan=True)
         else:
@@ -109,7 +110,8 @@ def compare_steps(env: BatchedEnv, reference: Step, result: Step, when: str) -> 
             wrong &= reference.done.reshape(-1, *[1] * (expected.dim() - 1))
         if wrong.any():
             index = tuple(int(i) for i in wrong.nonzero()[0])
-            require_none(wrong, f"{when}: {label}{list(index)} is {got[index].item()}, on CPU {expected[index].item()} (rtol {RTOL}, atol {ATOL})")  # fmt: skip
+            values = f"{got[index].item()}, on CPU {expected[index].item()}"
+            require_none(wrong, f"{when}: {label}{list(index)} is {values} (rtol {RTOL}, atol {ATOL})")
 
 
 def copy_state(source: BatchedEnv, target: BatchedEnv) -> None:
@@ -141,7 +143,8 @@ def _copy_into(source: Any, target: Any, path: str, seen: set[int]) -> Any:
     elif isinstance(source, tuple):  # tensors inside are copied in place; nothing else may differ
         for i, (s, t) in enumerate(zip(source, target, strict=True)):
             new = _copy_into(s, t, f"{path}[{i}]", seen)
-            require(new is t or (isinstance(t, (bool, int, float)) and new == t), f"cannot copy the state: {path}[{i}] differs and is immutable")  # fmt: skip
+            same = new is t or (isinstance(t, (bool, int, float)) and new == t)
+            require(same, f"cannot copy the state: {path}[{i}] differs and is immutable")
     else:
         for name, value in vars(source).items():
             setattr(target, name, _copy_into(value, getattr(target, name, None), f"{path}.{name}", seen))
