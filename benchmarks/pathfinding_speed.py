@@ -22,9 +22,11 @@ import sys
 import time
 from pathlib import Path
 
+import marl
 from marl.running.io import atomic_write_text
 
-ROOT = Path(__file__).resolve().parents[1]
+# the folder holding the marl and envs packages this script runs with: a checkout or an installed wheel's
+PACKAGES = Path(marl.__file__).resolve().parents[1]
 MAP_SIZE = {64: 32, 1024: 128}  # the sizes POGEMA's own speed figures use
 POGEMA_MODE = {"finish": "finish", "classic": "nothing", "lifelong": "restart"}
 POGEMA_WORKER = """
@@ -50,9 +52,9 @@ OURS_WORKER = """
 import json, sys, time
 import torch
 torch.set_num_threads(1)
-from envs.pathfinding import random_task
+import marl
 a = json.loads(sys.argv[1])
-env = random_task(num_envs=a["batch"], seed=0, size=a["size"], density=a["density"], n_agents=a["agents"],
+env = marl.make("pathfinding/random", num_envs=a["batch"], seed=0, size=a["size"], density=a["density"], n_agents=a["agents"],
     obs_radius=a["radius"], mode=a["mode"], collision=a["collision"], max_steps=a["max_steps"], device=a["device"])
 env.reset()
 gen = torch.Generator(device=env.device).manual_seed(0)
@@ -75,9 +77,9 @@ TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_"
 
 def run_worker(python: str, code: str, args: dict, extra_env: dict | None = None) -> dict[str, float]:
     """Agent-steps per second by wall clock and by the worker's CPU time (robust on a shared machine)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PACKAGES), **(extra_env or {})}
     done = subprocess.run(
-        [python, "-c", code, json.dumps(args)], capture_output=True, text=True, env=env, cwd=ROOT
+        [python, "-c", code, json.dumps(args)], capture_output=True, text=True, env=env, cwd=PACKAGES
     )
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker failed ({python}):\n{done.stderr[-3000:]}")
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> str:
         action="store_true",
         help=f"also measure both sides with the environment {TUNED_MALLOC}",
     )
-    parser.add_argument("--pogema-venv", type=Path, default=ROOT / ".venv-pogema")
+    parser.add_argument("--pogema-venv", type=Path, default=Path(".venv-pogema"), help="created on first use")
     parser.add_argument("--no-pogema", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the markdown table here")
     args = parser.parse_args(argv)
