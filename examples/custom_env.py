@@ -18,6 +18,7 @@ import pygame  # noqa: E402
 import torch  # noqa: E402
 
 import marl  # noqa: E402
+import marl.testing  # noqa: E402
 from marl.core.validation import check_int, check_positive_int, validated  # noqa: E402
 
 
@@ -113,6 +114,9 @@ def register() -> None:
 
 if __name__ == "__main__":
     register()
+    # the conformance suite, as a plugin's own test would run it: every check of the contract
+    for check, result in marl.testing.check_env("example/rendezvous", n_agents=3, size=8).items():
+        print(f"{check}: {result}")
     env = marl.make("example/rendezvous", num_envs=1024, seed=0, n_agents=3, size=8)
     step = env.reset()
     print(
