@@ -69,6 +69,24 @@ class GroupSpec:
     def n(self) -> int:
         return len(self.agents)
 
+    def action_tensors(self, device: torch.device) -> dict[str, Tensor]:
+        """The action space's constants as tensors on `device`, made once per device so that checking and
+        sampling actions copies nothing to the device per step: `nvec` and `offsets` (where each component
+        starts in the flat mask) for MultiDiscrete, `low` and `high` (float32) for Box."""
+        cache = self.__dict__.setdefault("_action_tensors", {})  # a frozen dataclass: write the dict directly
+        key = str(device)
+        if key not in cache:
+            space = self.action_space
+            if isinstance(space, gym.spaces.MultiDiscrete):
+                offsets = np.concatenate([[0], np.cumsum(space.nvec)[:-1]])
+                values = {"nvec": space.nvec, "offsets": offsets}
+            elif isinstance(space, gym.spaces.Box):
+                values = {"low": space.low.astype(np.float32), "high": space.high.astype(np.float32)}
+            else:
+                values = {}
+            cache[key] = {name: torch.as_tensor(v, device=device) for name, v in values.items()}
+        return cache[key]
+
     @property
     def action_mask_size(self) -> int | None:
         """Width of the group's action mask: A for Discrete(A), sum(nvec) for MultiDiscrete; None for Box."""
@@ -499,8 +517,8 @@ def sample_actions(
                 dim=-1,
             )
         else:
-            low = torch.as_tensor(space.low, device=device)
-            high = torch.as_tensor(space.high, device=device)
+            bounds = spec.action_tensors(device)
+            low, high = bounds["low"], bounds["high"]
             u = torch.rand(*shape, *space.shape, generator=generator, device=device)
             actions[g] = low + u * (high - low)
     return actions
@@ -554,19 +572,19 @@ def _action_problems(
             problems.append((~legal & alive & ~out_of_range, "illegal under the action mask"))
         return problems
     if isinstance(space, gym.spaces.MultiDiscrete):
-        nvec = torch.as_tensor(space.nvec, device=a.device)
+        constants = spec.action_tensors(a.device)
+        nvec = constants["nvec"]
         out_of_range = ((a < 0) | (a >= nvec)).any(-1)
         problems = [(out_of_range, f"outside {space} (expected 0 <= action < {space.nvec.tolist()})")]
         if mask is not None:
-            offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(space.nvec)[:-1]]), device=a.device)
-            index = (a.clamp(min=0).minimum(nvec - 1) + offsets).long()
+            index = (a.clamp(min=0).minimum(nvec - 1) + constants["offsets"]).long()
             legal = mask.gather(2, index).all(-1)
             problems.append(
                 (~legal & alive & ~out_of_range, "illegal under the action mask (of some component)")
             )
         return problems
-    low = torch.as_tensor(space.low, device=a.device, dtype=a.dtype)
-    high = torch.as_tensor(space.high, device=a.device, dtype=a.dtype)
+    bounds = spec.action_tensors(a.device)
+    low, high = bounds["low"], bounds["high"]
     flat = a.reshape(*a.shape[:2], -1)
     return [
         ((~torch.isfinite(flat)).any(-1), "not finite"),
