@@ -23,6 +23,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from marl.core import registry
+from marl.learning.algorithm import coerce_config
+from marl.learning.models import ModelConfig
 
 
 @dataclass
@@ -42,6 +44,7 @@ class RunConfig:
 
     env: Any = MISSING
     algo: Any = MISSING
+    model: ModelConfig = field(default_factory=ModelConfig)  # the networks, for algorithms that take one
     seed: int = 0
     device: str = "cpu"
     torch_threads: int = 0  # CPU threads for torch's operators; 0 keeps torch's default (one per core)
@@ -122,6 +125,21 @@ def algo_config(cfg: DictConfig) -> tuple[str, Any]:
     if unknown:
         raise ValueError(f"algorithm {name!r} has no config keys {unknown}; it accepts {sorted(known)}")
     return name, config_class(**algo)
+
+
+def model_arguments(cfg: DictConfig, algo_name: str) -> dict[str, Any]:
+    """`{"model": ModelConfig}` for an algorithm whose factory takes a `model`; nothing for one that builds its
+    own networks, which refuses a model other than the default instead of ignoring it."""
+    model = coerce_config(OmegaConf.to_container(cfg.model, resolve=True) if "model" in cfg else {}, ModelConfig)
+    factory = registry.algo_entry(algo_name).factory
+    if "model" in inspect.signature(factory).parameters:
+        return {"model": model}
+    if model != ModelConfig():
+        raise ValueError(
+            f"algorithm {algo_name!r} builds its own networks and takes no model config; "
+            "drop the model=... / model.* overrides"
+        )
+    return {}
 
 
 def _type_hints(factory: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import torch
 
 import envs.swarm
 import marl
+from marl.learning.models import ModelConfig
 from algos.ppo import IPPO, MAPPO, IPPOConfig, MAPPOConfig
 
 envs.swarm.register()
@@ -59,9 +60,9 @@ def test_swarm_on_policy_learns(
     random = marl.evaluate(marl.RandomPolicy(env, None, "cpu"), env, episodes=32, deterministic=False, seed=1)
     assert sign * mean(random[name]) < random_level
     config = config_class(
-        rollout_length=25, agent_id=False, num_minibatches=2, lr=3e-3, critic_lr=3e-3, gamma=0.9
+        rollout_length=25, num_minibatches=2, lr=3e-3, critic_lr=3e-3, gamma=0.9
     )
-    algo = algo_class(env, config, "cpu")
+    algo = algo_class(env, config, "cpu", model=ModelConfig(agent_id_size=0))
     for _ in range(iterations):
         algo.train_iteration()
     learned = marl.evaluate(algo, env, episodes=32, deterministic=True, seed=1)
