@@ -1,8 +1,18 @@
 """marl: batched, device-resident multi-agent RL environments and a CTDE core that hosts the algorithms."""
 
-from marl.learning.algorithm import Algorithm, EpisodeStats, Iteration, RandomConfig, RandomPolicy, evaluate
-from marl.core.env import BatchedEnv, GroupSpec, GroupStep, Step, agent_names
 from marl.bridge import from_pettingzoo, to_aec, to_parallel
+from marl.core.env import (
+    BatchedEnv,
+    GroupSpec,
+    GroupStep,
+    Neighbours,
+    Observation,
+    Step,
+    agent_names,
+    flatten_obs,
+    map_obs,
+    obs_size,
+)
 from marl.core.registry import (
     RegistryError,
     list_algos,
@@ -11,6 +21,7 @@ from marl.core.registry import (
     register_algo,
     register_env,
 )
+from marl.learning.algorithm import Algorithm, EpisodeStats, Iteration, RandomConfig, RandomPolicy, evaluate
 
 register_algo("random", RandomPolicy, RandomConfig, description="uniformly random legal actions (a baseline)")
 
@@ -21,16 +32,21 @@ __all__ = [
     "GroupSpec",
     "GroupStep",
     "Iteration",
+    "Neighbours",
+    "Observation",
     "RandomConfig",
     "RandomPolicy",
     "RegistryError",
     "Step",
     "agent_names",
     "evaluate",
+    "flatten_obs",
     "from_pettingzoo",
     "list_algos",
     "list_envs",
     "make",
+    "map_obs",
+    "obs_size",
     "register_algo",
     "register_env",
     "to_aec",

@@ -55,7 +55,16 @@ class ParallelView(ParallelEnv):
             "name": f"{type(env).__name__}[{index}]",
             "is_parallelizable": True,
         }
-        self.possible_agents = list(env.possible_agents)
+        # each life of an agent slot is its own PettingZoo agent: "agent_3", then "agent_3#1", "agent_3#2", ...
+        self._lives = {
+            a: [a] + [f"{a}#{k}" for k in range(1, spec.lives)]
+            for spec in env.group_specs.values()
+            for a in spec.agents
+        }
+        self._slot_of = {name: a for a, names in self._lives.items() for name in names}
+        self.possible_agents = [name for names in self._lives.values() for name in names]
+        self._life: dict[str, int] = {}  # the current life of each slot in this episode
+        self._finished: set[str] = set()  # slots whose current life has ended
         self.agents: list[str] = []
         self.state_space = env.state_space
         self._obs: dict[str, np.ndarray] = {}  # this copy's current observations, per agent
@@ -64,11 +73,11 @@ class ParallelView(ParallelEnv):
         self._window = None
 
     # ------------------------------------------------------------------ spaces
-    def observation_space(self, agent: str) -> gym.spaces.Box:
-        return self.env.observation_space(agent)
+    def observation_space(self, agent: str) -> gym.spaces.Box | gym.spaces.Dict:
+        return self.env.observation_space(self._slot(agent))
 
     def action_space(self, agent: str) -> gym.spaces.Space:
-        return self.env.action_space(agent)
+        return self.env.action_space(self._slot(agent))
 
     # ------------------------------------------------------------------ the Parallel API
     def reset(
@@ -80,7 +89,9 @@ class ParallelView(ParallelEnv):
         """
         step = self.env.reset(seed=seed)
         self._read(step, ended=False)
-        self.agents = [a for a in self.possible_agents if self._alive(step, a)]
+        self._life = dict.fromkeys(self._lives, 0)
+        self._finished = set()
+        self.agents = [self._name(a) for a in self._lives if self._alive(step, a)]
         if self.render_mode == "human":
             self.render()
         return {a: self._obs[a] for a in self.agents}, {a: self._info(a) for a in self.agents}
@@ -91,31 +102,42 @@ class ParallelView(ParallelEnv):
             raise RuntimeError(
                 "no agent is active in this copy: call reset() first (after an episode ends, agents is empty)"
             )
-        acting = list(self.agents)
-        chosen = self._check_actions(actions)
+        acting = [self._slot(name) for name in self.agents]
+        chosen = {self._slot(name): action for name, action in self._check_actions(actions).items()}
         illegal = [a for a in acting if not self._is_legal(a, chosen[a])]
         if illegal and self.illegal_actions == "raise":
             a = illegal[0]
-            legal = np.flatnonzero(self._masks[a]) + int(self.action_space(a).start)
             raise ValueError(
-                f"action {int(chosen[a])} of agent {a!r} is illegal under its action mask "
-                f"(infos[{a!r}]['action_mask']; legal actions: {legal.tolist()})"
+                f"action {chosen[a].tolist()} of agent {self._name(a)!r} is illegal under its action mask "
+                f"(infos[{self._name(a)!r}]['action_mask'])"
             )
         step = self.env.step(self._batch(chosen, illegal))
         ended = bool(step.done[self.index])
         self._read(step, ended=ended)
         truncated = bool(step.truncated[self.index])
+        # agents that (re)joined this copy's running episode enter `agents` as new PettingZoo agents
+        joining = [] if ended else [a for a in self._lives if a not in acting and self._alive(step, a)]
+        for a in joining:
+            if a in self._finished:
+                self._finished.discard(a)
+                self._life[a] += 1
+                if self._life[a] >= len(self._lives[a]):
+                    raise RuntimeError(
+                        f"agent slot {a!r} came back for life {self._life[a] + 1}, but its group declares "
+                        f"GroupSpec.lives={len(self._lives[a])}"
+                    )
         observations, rewards, terminations, truncations, infos = {}, {}, {}, {}, {}
-        for a in acting:
-            g, j = self.env.group_of(a), self.env.index_in_group(a)
-            observations[a] = self._obs[a]
-            rewards[a] = float(step[g].reward[self.index, j])
-            terminations[a] = bool(step[g].terminated[self.index, j])
-            truncations[a] = truncated
-            infos[a] = self._info(a)
+        for a in acting + joining:
+            g, j, name = self.env.group_of(a), self.env.index_in_group(a), self._name(a)
+            observations[name] = self._obs[a]
+            rewards[name] = float(step[g].reward[self.index, j]) if a in acting else 0.0
+            terminations[name] = bool(step[g].terminated[self.index, j]) and a in acting
+            truncations[name] = truncated
+            infos[name] = self._info(a)
             if a in illegal:
-                infos[a]["illegal_action_replaced"] = True
-        self.agents = [] if ended else [a for a in acting if self._alive(step, a)]
+                infos[name]["illegal_action_replaced"] = True
+        self._finished |= {a for a in acting if terminations[self._name(a)]}
+        self.agents = [] if ended else [self._name(a) for a in self._lives if self._alive(step, a)]
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
@@ -151,7 +173,12 @@ class ParallelView(ParallelEnv):
         i = self.index
         obs = step.final_obs if ended else {g: gs.obs for g, gs in step.groups.items()}
         for g, spec in self.env.group_specs.items():
-            rows = obs[g][i].detach().cpu().numpy().astype(spec.observation_space.dtype)
+            space = spec.observation_space
+            if isinstance(space, gym.spaces.Dict):
+                fields = {k: obs[g][k][i].detach().cpu().numpy().astype(s.dtype) for k, s in space.items()}
+                rows = [{k: v[j] for k, v in fields.items()} for j in range(spec.n)]
+            else:
+                rows = obs[g][i].detach().cpu().numpy().astype(space.dtype)
             mask = step[g].action_mask
             mask_rows = None if ended or mask is None else mask[i].detach().cpu().numpy().astype(np.int8)
             for j, a in enumerate(spec.agents):
@@ -163,11 +190,28 @@ class ParallelView(ParallelEnv):
         state = step.final_state if ended else step.state
         self._state = state[i].detach().cpu().numpy().astype(self.state_space.dtype)
 
-    def _alive(self, step: Step, agent: str) -> bool:
-        return bool(step[self.env.group_of(agent)].alive[self.index, self.env.index_in_group(agent)])
+    def _alive(self, step: Step, slot: str) -> bool:
+        return bool(step[self.env.group_of(slot)].alive[self.index, self.env.index_in_group(slot)])
 
-    def _info(self, agent: str) -> dict[str, Any]:
-        return {"action_mask": self._masks[agent]} if agent in self._masks else {}
+    def _slot(self, agent: str) -> str:
+        """The environment's agent slot behind a PettingZoo agent name (one name per life)."""
+        if agent not in self._slot_of:
+            raise KeyError(f"unknown agent {agent!r}; this view has {self.possible_agents}")
+        return self._slot_of[agent]
+
+    def _name(self, slot: str) -> str:
+        """The PettingZoo name of a slot's current life."""
+        return self._lives[slot][self._life.get(slot, 0)]
+
+    def _info(self, slot: str) -> dict[str, Any]:
+        """`action_mask` as gymnasium's `sample(mask)` takes it: an int8 array for Discrete, a tuple of
+        int8 arrays (one per component) for MultiDiscrete."""
+        if slot not in self._masks:
+            return {}
+        mask, space = self._masks[slot], self.env.action_space(slot)
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            return {"action_mask": tuple(np.split(mask, np.cumsum(space.nvec)[:-1]))}
+        return {"action_mask": mask}
 
     def _check_actions(self, actions: dict[str, Any]) -> dict[str, np.ndarray]:
         if not isinstance(actions, dict):
@@ -182,10 +226,14 @@ class ParallelView(ParallelEnv):
             )
         return {a: _agent_action(a, self.action_space(a), actions[a]) for a in self.agents}
 
-    def _is_legal(self, agent: str, action: np.ndarray) -> bool:
-        if agent not in self._masks:
+    def _is_legal(self, slot: str, action: np.ndarray) -> bool:
+        if slot not in self._masks:
             return True
-        return bool(self._masks[agent][int(action) - int(self.action_space(agent).start)])
+        space, mask = self.env.action_space(slot), self._masks[slot]
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            offsets = np.concatenate([[0], np.cumsum(space.nvec)[:-1]])
+            return bool(mask[offsets + action].all())
+        return bool(mask[int(action) - int(space.start)])
 
     def _batch(self, chosen: dict[str, np.ndarray], illegal: list[str]) -> dict[str, Tensor]:
         """The batched actions: ours in row `index` (a placeholder for finished agents), random elsewhere."""

@@ -12,6 +12,7 @@ A concrete environment subclasses `BatchedEnv` and implements four small methods
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,28 +24,124 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """A group of agents with identical spaces (spaces are for one agent)."""
+    """A group of agents with identical spaces (spaces are for one agent).
+
+    `observation_space` is a Box, or a Dict of Boxes for structured observations (a grid `[C, H, W]`, an
+    entity set `[K, F]` with its validity mask `[K]` under the key `<name>_mask`, a vector). `neighbours` is
+    the number of neighbour slots `k` the group publishes in `GroupStep.neighbours` (0: none). `lives` is how
+    many times an agent slot may be alive within one episode (more than 1 when agents respawn); the PettingZoo
+    views give each life its own agent name.
+    """
 
     agents: tuple[str, ...]
-    observation_space: gym.spaces.Box
+    observation_space: gym.spaces.Box | gym.spaces.Dict
     action_space: gym.spaces.Space
+    neighbours: int = 0
+    lives: int = 1
 
     def __post_init__(self) -> None:
         if len(self.agents) == 0:
             raise ValueError("a group needs at least one agent")
-        if not isinstance(self.observation_space, gym.spaces.Box):
+        space = self.observation_space
+        if isinstance(space, gym.spaces.Dict):
+            if not space.spaces:
+                raise TypeError("a Dict observation space needs at least one key")
+            nested = {k: s for k, s in space.spaces.items() if not isinstance(s, gym.spaces.Box)}
+            if nested:
+                raise TypeError(f"every value of a Dict observation space must be a Box, got {nested}")
+        elif not isinstance(space, gym.spaces.Box):
             raise TypeError(
-                f"observation spaces must be gymnasium Box spaces, got {self.observation_space!r}"
+                f"observation spaces must be gymnasium Box or Dict (of Box) spaces, got {space!r}"
             )
         if not isinstance(self.action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.Box)):
             raise TypeError(
                 f"action spaces must be Discrete, MultiDiscrete or Box, got {self.action_space!r}"
             )
+        for name in ("neighbours", "lives"):
+            value, least = getattr(self, name), 0 if name == "neighbours" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"GroupSpec.{name} must be an int >= {least}, got {value!r}")
         object.__setattr__(self, "agents", tuple(self.agents))
 
     @property
     def n(self) -> int:
         return len(self.agents)
+
+    @property
+    def action_mask_size(self) -> int | None:
+        """Width of the group's action mask: A for Discrete(A), sum(nvec) for MultiDiscrete; None for Box."""
+        space = self.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            return int(space.n)
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            return int(np.sum(space.nvec))
+        return None
+
+
+Observation = Tensor | dict[str, Tensor]
+
+
+def obs_size(space: gym.spaces.Box | gym.spaces.Dict) -> int:
+    """Number of values in one agent's observation (summed over the keys of a Dict space)."""
+    if isinstance(space, gym.spaces.Dict):
+        return sum(int(np.prod(s.shape)) for s in space.spaces.values())
+    return int(np.prod(space.shape))
+
+
+def flatten_obs(obs: Observation, batch_dims: int = 2) -> Tensor:
+    """One observation as a flat float vector per agent: `[*batch, F]`, the keys of a dict in their order."""
+    if isinstance(obs, Tensor):
+        return obs.flatten(batch_dims).float()
+    parts = [value.flatten(batch_dims).float() for value in obs.values()]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+
+def map_obs(obs: Observation, fn: Callable[[Tensor], Tensor]) -> Observation:
+    """Apply `fn` to a tensor observation or to every field of a dict observation."""
+    return fn(obs) if isinstance(obs, Tensor) else {k: fn(v) for k, v in obs.items()}
+
+
+@dataclass
+class Neighbours:
+    """Who each agent sees: `index [B, n, k]` (indices into the same group's agents) and `mask [B, n, k]`
+    (False: an empty slot, whose index is any valid agent). Graph policies read it; `edge_index` turns it into
+    the `[2, E]` edge list of torch-geometric over the flattened agents `b * n + i`."""
+
+    index: Tensor
+    mask: Tensor
+
+    def __post_init__(self) -> None:
+        if self.index.dim() != 3 or self.mask.shape != self.index.shape:
+            raise ValueError(
+                f"Neighbours needs index and mask of the same shape [B, n, k], got "
+                f"{tuple(self.index.shape)} and {tuple(self.mask.shape)}"
+            )
+
+    @property
+    def k(self) -> int:
+        return self.index.shape[-1]
+
+    def edge_index(self, alive: Tensor | None = None) -> Tensor:
+        """`long [2, E]`: edges neighbour -> agent (source row 0, target row 1) over nodes `b * n + i`;
+        with `alive [B, n]`, edges touching a dead agent are left out."""
+        B, n, k = self.index.shape
+        offset = (torch.arange(B, device=self.index.device) * n)[:, None, None]
+        source = self.index + offset
+        target = (torch.arange(n, device=self.index.device)[None, :, None] + offset).expand(B, n, k)
+        keep = self.mask
+        if alive is not None:
+            keep = keep & alive[:, :, None] & alive.gather(1, self.index.flatten(1)).view(B, n, k)
+        return torch.stack([source[keep], target[keep]])
+
+    def to_pyg(self, x: Tensor, alive: Tensor | None = None) -> Any:
+        """A `torch_geometric.data.Data` batch of the B graphs: `x [B * n, F]`, `edge_index`, `batch`."""
+        from torch_geometric.data import Data
+
+        B, n = self.index.shape[:2]
+        if x.shape[:2] != (B, n):
+            raise ValueError(f"node features have shape {tuple(x.shape)}, expected [{B}, {n}, F]")
+        batch = torch.arange(B, device=x.device).repeat_interleave(n)
+        return Data(x=x.reshape(B * n, *x.shape[2:]), edge_index=self.edge_index(alive), batch=batch)
 
 
 def agent_names(prefix: str, n: int) -> tuple[str, ...]:
@@ -57,14 +154,18 @@ class GroupStep:
     """What one group of agents sees after a reset or a step; every tensor is `[num_envs, n_group, ...]`.
 
     For a copy whose episode ended at this step (`Step.done`), `reward` and `terminated` belong to the ended
-    episode's last transition while `obs`, `alive` and `action_mask` already belong to the new episode.
+    episode's last transition while `obs`, `alive`, `joined`, `action_mask` and `neighbours` already belong to
+    the new episode. `joined` marks agents that became alive at this step within a running episode
+    (respawns, reinforcements): a learner starts a new sequence for them, as for every agent of a done copy.
     """
 
-    obs: Tensor
+    obs: Observation
     reward: Tensor
     terminated: Tensor
     alive: Tensor
+    joined: Tensor
     action_mask: Tensor | None = None
+    neighbours: Neighbours | None = None
 
 
 @dataclass
@@ -82,7 +183,7 @@ class Step:
     state: Tensor
     truncated: Tensor
     done: Tensor
-    final_obs: dict[str, Tensor] | None = None
+    final_obs: dict[str, Observation] | None = None
     final_state: Tensor | None = None
     info: dict[str, Tensor] = field(default_factory=dict)
 
@@ -96,10 +197,18 @@ class BatchedEnv:
     Subclasses call `super().__init__(groups=..., state_space=..., ...)` once their own attributes are set,
     then implement:
 
-    - `_reset(mask)`: re-initialise the copies where `mask [B]` is True (draw from `self.generator`);
-    - `_step(actions)`: advance every copy; return `{group: (reward [B, n], terminated [B, n])}`;
-    - `_observe()`: `{group: obs [B, n, *obs_shape]}` for the current state;
-    - optionally `_state()`, `_action_mask()`, `_truncated()`, `_episode_stats()`, `_render(index)`.
+    - `_reset(mask)`: re-initialise the copies where `mask [B]` is True (draw from `self.generator`); every
+      agent slot of those copies is alive unless `_reset` sets `self.alive[group][mask]` entries to False
+      (slots that start empty);
+    - `_step(actions)`: advance every copy; return `{group: (reward [B, n], terminated [B, n])}`, or
+      `(reward, terminated, joined [B, n])` for groups whose agents (re)join within an episode;
+    - `_observe()`: `{group: obs}` for the current state, obs `[B, n, *shape]` or a dict of such tensors;
+    - optionally `_state()`, `_action_mask()`, `_neighbours()`, `_truncated()`, `_episode_stats()`,
+      `_render(index)`.
+
+    Each of `_observe`, `_state`, `_action_mask` and `_neighbours` is called once per `reset` / `step`
+    (twice at a step where some copy ended: for the final and for the first observation), so environments
+    need no caches of their own for them.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -135,7 +244,7 @@ class BatchedEnv:
         self._group_of = {a: g for g, spec in groups.items() for a in spec.agents}
         self._index_in_group = {a: i for spec in groups.values() for i, a in enumerate(spec.agents)}
         if state_space is None:
-            size = sum(spec.n * int(np.prod(spec.observation_space.shape)) for spec in groups.values())
+            size = sum(spec.n * obs_size(spec.observation_space) for spec in groups.values())
             state_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.state_space: gym.spaces.Box = state_space
         self.generator = torch.Generator(device=self.device)
@@ -143,6 +252,7 @@ class BatchedEnv:
         B = num_envs
         self.elapsed = torch.zeros(B, dtype=torch.long, device=self.device)
         self.alive = {g: torch.ones(B, s.n, dtype=torch.bool, device=self.device) for g, s in groups.items()}
+        self._ever_alive = {g: a.clone() for g, a in self.alive.items()}
         self._episode_return = {g: torch.zeros(B, s.n, device=self.device) for g, s in groups.items()}
         self._has_reset = False
 
@@ -159,7 +269,7 @@ class BatchedEnv:
         self._check_agent(agent)
         return self._index_in_group[agent]
 
-    def observation_space(self, agent: str) -> gym.spaces.Box:
+    def observation_space(self, agent: str) -> gym.spaces.Box | gym.spaces.Dict:
         return self.group_specs[self.group_of(agent)].observation_space
 
     def action_space(self, agent: str) -> gym.spaces.Space:
@@ -191,13 +301,15 @@ class BatchedEnv:
             self.alive[g].fill_(True)
             self._episode_return[g].zero_()
         self._reset(everywhere)
+        for g in self.group_specs:
+            self._ever_alive[g].copy_(self.alive[g])
         self._has_reset = True
         zeros_b = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         rewards = {
             g: torch.zeros(self.num_envs, s.n, device=self.device) for g, s in self.group_specs.items()
         }
-        terminated = {g: torch.zeros_like(self.alive[g]) for g in self.group_specs}
-        return self._assemble(rewards, terminated, truncated=zeros_b, done=zeros_b, final=None)
+        no_change = {g: torch.zeros_like(self.alive[g]) for g in self.group_specs}
+        return self._assemble(rewards, no_change, no_change, truncated=zeros_b, done=zeros_b, final=None)
 
     def step(self, actions: dict[str, Tensor]) -> Step:
         """Advance every copy by one step, then reset (masked, vectorised) the copies whose episode ended."""
@@ -206,31 +318,43 @@ class BatchedEnv:
         actions = self._check_actions(actions) if self.validate_actions else actions
         out = self._step(actions)
         self.elapsed += 1
-        rewards, terminated = {}, {}
+        rewards, terminated, joined = {}, {}, {}
         all_dead = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         for g in self.group_specs:
-            reward, term = out[g]
+            reward, term, *join = out[g]
             was_alive = self.alive[g]
             rewards[g] = torch.where(was_alive, reward.float(), 0.0)
             terminated[g] = term.bool() & was_alive
-            self.alive[g] = was_alive & ~terminated[g]
+            still_alive = was_alive & ~terminated[g]
+            # joining an agent that is still alive means nothing: only empty slots join
+            joined[g] = join[0].bool() & ~still_alive if join else torch.zeros_like(was_alive)
+            self.alive[g] = still_alive | joined[g]
+            self._ever_alive[g] |= joined[g]
             self._episode_return[g] += rewards[g]
             all_dead &= ~self.alive[g].any(dim=1)
         truncated = self._truncated() & ~all_dead
         if self.max_steps is not None:
             truncated |= (self.elapsed >= self.max_steps) & ~all_dead
         done = all_dead | truncated
-        # episode statistics are needed only where an episode ended; on CPU finding out is free, on an
-        # accelerator it would cost a host sync, so they are computed every step there
-        ended = self.device.type != "cpu" or bool(done.any())
-        final = (self._observe(), self._state(), self._episode_info() if ended else {})
-        # masked, vectorised auto-reset of the ended copies
+        # On CPU, knowing whether an episode ended is free: without one, the step's observation is also the
+        # "final" one and statistics are skipped. On an accelerator that would cost a host sync, so the
+        # final observation and the statistics are computed every step there.
+        if self.device.type == "cpu" and not bool(done.any()):
+            return self._assemble(rewards, terminated, joined, truncated=truncated, done=done, final=None)
+        final = self._observation()
+        info = self._episode_info()
+        # masked, vectorised auto-reset of the ended copies (`_reset` may clear alive slots of those copies)
+        for g in self.group_specs:
+            self.alive[g] |= done[:, None]
         self._reset(done)
         self.elapsed.masked_fill_(done, 0)
         for g in self.group_specs:
-            self.alive[g] |= done[:, None]
             self._episode_return[g].masked_fill_(done[:, None], 0.0)
-        return self._assemble(rewards, terminated, truncated=truncated, done=done, final=final)
+            self._ever_alive[g] = torch.where(done[:, None], self.alive[g], self._ever_alive[g])
+            joined[g] &= ~done[:, None]
+        return self._assemble(
+            rewards, terminated, joined, truncated=truncated, done=done, final=(final, info)
+        )
 
     def sample_actions(self, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Uniformly random legal actions for every agent of every copy (respects action masks)."""
@@ -268,20 +392,25 @@ class BatchedEnv:
     def _reset(self, mask: Tensor) -> None:
         raise NotImplementedError
 
-    def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
+    def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, ...]]:
         raise NotImplementedError
 
-    def _observe(self) -> dict[str, Tensor]:
+    def _observe(self) -> dict[str, Observation]:
         raise NotImplementedError
 
-    def _state(self) -> Tensor:
-        """Global state for centralised critics; by default every agent's observation, concatenated."""
-        obs = self._observe()
-        return torch.cat([obs[g].reshape(self.num_envs, -1) for g in self.group_specs], dim=1)
+    def _state(self) -> Tensor | None:
+        """Global state `[B, S]` for centralised critics; None (the default): every agent's observation,
+        flattened and concatenated in group order."""
+        return None
 
     def _action_mask(self) -> dict[str, Tensor] | None:
-        """`{group: bool [B, n, A]}` (True = legal) for Discrete action spaces, or None if all are legal."""
+        """`{group: bool [B, n, A]}` (True = legal) for Discrete(A) action spaces, `bool [B, n, sum(nvec)]`
+        (the components' masks concatenated) for MultiDiscrete ones; None, or a missing group: all legal."""
         return None
+
+    def _neighbours(self) -> dict[str, Neighbours]:
+        """`{group: Neighbours}` for the groups whose spec publishes neighbours (`GroupSpec.neighbours > 0`)."""
+        return {}
 
     def _truncated(self) -> Tensor:
         """Extra per-copy truncation besides `max_steps` (e.g. reported by a wrapped environment)."""
@@ -300,38 +429,59 @@ class BatchedEnv:
         return torch.where(mask.reshape(-1, *([1] * (old.dim() - 1))), new, old)
 
     # ------------------------------------------------------------------ internals
+    def _observation(self) -> tuple[dict[str, Observation], Tensor]:
+        """The observations and the global state of the current state, each computed once."""
+        obs = self._observe()
+        state = self._state()
+        if state is None:
+            parts = [flatten_obs(obs[g]).reshape(self.num_envs, -1) for g in self.group_specs]
+            state = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        return obs, state
+
     def _episode_info(self) -> dict[str, Tensor]:
-        returns = [self._episode_return[g] for g in self.group_specs]
+        """Episode statistics: the mean return over the agent slots that were alive at some point."""
+        returns = torch.cat([self._episode_return[g] for g in self.group_specs], dim=1)
+        present = torch.cat([self._ever_alive[g] for g in self.group_specs], dim=1).float()
         info = {
-            "episode_return": torch.cat(returns, dim=1).mean(dim=1),
+            "episode_return": (returns * present).sum(1) / present.sum(1).clamp(min=1),
             "episode_length": self.elapsed.float(),
         }
         if len(self.group_specs) > 1:
             for g in self.group_specs:
-                info[f"episode_return/{g}"] = self._episode_return[g].mean(dim=1)
+                present = self._ever_alive[g].float()
+                info[f"episode_return/{g}"] = (self._episode_return[g] * present).sum(1) / present.sum(
+                    1
+                ).clamp(min=1)
         for name, value in self._episode_stats().items():
             info[name] = value.float()
         return info
 
-    def _assemble(self, rewards, terminated, *, truncated, done, final) -> Step:
-        obs = self._observe()
+    def _assemble(self, rewards, terminated, joined, *, truncated, done, final) -> Step:
+        obs, state = self._observation()
         masks = self._action_mask() or {}
+        neighbours = self._neighbours() if any(s.neighbours for s in self.group_specs.values()) else {}
         groups = {
             g: GroupStep(
                 obs=obs[g],
                 reward=rewards[g],
                 terminated=terminated[g],
                 alive=self.alive[g].clone(),
+                joined=joined[g],
                 action_mask=masks.get(g),
+                neighbours=neighbours.get(g),
             )
             for g in self.group_specs
         }
-        step = Step(groups=groups, state=self._state(), truncated=truncated, done=done)
-        if final is not None:
-            step.final_obs, step.final_state, step.info = final
+        step = Step(groups=groups, state=state, truncated=truncated, done=done)
+        if final is None:
+            step.final_obs, step.final_state = obs, state
+        else:
+            (step.final_obs, step.final_state), step.info = final
         return step
 
     def _check_actions(self, actions: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Check every group's actions; all value checks are reduced into one flag read once (one host
+        sync per step on an accelerator), and only on failure is the offending agent looked up."""
         if not isinstance(actions, dict):
             raise TypeError(f"actions must be a dict {{group: tensor}}, got {type(actions).__name__}")
         missing = [g for g in self.group_specs if g not in actions]
@@ -341,7 +491,7 @@ class BatchedEnv:
                 f"actions must have exactly the groups {self.group_names}; missing {missing}, unexpected {extra}"
             )
         masks = self._action_mask() or {}
-        checked = {}
+        checked, problems = {}, []
         for g, spec in self.group_specs.items():
             a = actions[g]
             if isinstance(a, np.ndarray):
@@ -352,7 +502,17 @@ class BatchedEnv:
                 raise ValueError(
                     f"group {g!r}: actions are on {a.device}, the environment is on {self.device}"
                 )
-            checked[g] = _check_group_actions(g, spec, a, self.num_envs, masks.get(g), self.alive[g])
+            checked[g] = _check_action_layout(g, spec, a, self.num_envs)
+            for bad, what in _action_problems(spec, checked[g], masks.get(g), self.alive[g]):
+                problems.append((g, spec, a, bad, what))
+        if problems and bool(torch.stack([bad.any() for *_, bad, _ in problems]).any()):
+            for g, spec, a, bad, what in problems:
+                if bool(bad.any()):
+                    b, i = (int(x) for x in bad.nonzero()[0][:2])
+                    raise ValueError(
+                        f"group {g!r}: action of agent {spec.agents[i]!r} in copy {b} is {a[b, i].tolist()}, "
+                        f"{what}"
+                    )
         return checked
 
 
@@ -368,18 +528,17 @@ def sample_actions(
     for g, spec in specs.items():
         space, shape = spec.action_space, (num_envs, spec.n)
         if isinstance(space, gym.spaces.Discrete):
-            mask = masks.get(g)
-            if mask is None:
-                a = torch.randint(int(space.n), shape, generator=generator, device=device)
-            else:
-                weights = mask.float().reshape(-1, mask.shape[-1])
-                weights = torch.where(weights.sum(-1, keepdim=True) > 0, weights, torch.ones_like(weights))
-                a = torch.multinomial(weights, 1, generator=generator).reshape(shape)
-            actions[g] = a + int(space.start)
+            actions[g] = _sample_discrete(int(space.n), shape, masks.get(g), generator, device) + int(
+                space.start
+            )
         elif isinstance(space, gym.spaces.MultiDiscrete):
-            nvec = torch.as_tensor(space.nvec, device=device)
-            u = torch.rand(*shape, len(space.nvec), generator=generator, device=device)
-            actions[g] = (u * nvec).long().clamp_max(nvec - 1)
+            sizes = [int(k) for k in space.nvec]
+            mask = masks.get(g)
+            parts = [None] * len(sizes) if mask is None else mask.split(sizes, dim=-1)
+            actions[g] = torch.stack(
+                [_sample_discrete(k, shape, m, generator, device) for k, m in zip(sizes, parts, strict=True)],
+                dim=-1,
+            )
         else:
             low = torch.as_tensor(space.low, device=device)
             high = torch.as_tensor(space.high, device=device)
@@ -388,55 +547,72 @@ def sample_actions(
     return actions
 
 
-def _check_group_actions(
-    group: str, spec: GroupSpec, a: Tensor, num_envs: int, mask: Tensor | None, alive: Tensor
+def _sample_discrete(
+    n: int, shape: tuple[int, ...], mask: Tensor | None, generator: torch.Generator, device: torch.device
 ) -> Tensor:
+    """Uniform indices in [0, n) of `shape`; under `mask [*shape, n]`, uniform over the legal ones (a row
+    with no legal entry, e.g. a dead agent's, is uniform over all)."""
+    if mask is None:
+        return torch.randint(n, shape, generator=generator, device=device)
+    weights = mask.float().reshape(-1, n)
+    weights = torch.where(weights.sum(-1, keepdim=True) > 0, weights, torch.ones_like(weights))
+    return torch.multinomial(weights, 1, generator=generator).reshape(shape)
+
+
+def _check_action_layout(group: str, spec: GroupSpec, a: Tensor, num_envs: int) -> Tensor:
+    """Shape and dtype of one group's actions (checked on the host, no sync); the actions cast for `_step`."""
     space = spec.action_space
     if isinstance(space, gym.spaces.Discrete):
-        expected, kind = (num_envs, spec.n), "an integer"
+        expected, integer_space = (num_envs, spec.n), True
     elif isinstance(space, gym.spaces.MultiDiscrete):
-        expected, kind = (num_envs, spec.n, len(space.nvec)), "an integer"
+        expected, integer_space = (num_envs, spec.n, len(space.nvec)), True
     else:
-        expected, kind = (num_envs, spec.n, *space.shape), "a floating"
+        expected, integer_space = (num_envs, spec.n, *space.shape), False
     if tuple(a.shape) != expected:
         raise ValueError(
             f"group {group!r}: actions have shape {tuple(a.shape)}, expected {expected} "
             f"([num_envs, n_agents{', ...' if len(expected) > 2 else ''}]) for {space}"
         )
     integer = not a.is_floating_point() and not a.is_complex() and a.dtype != torch.bool
-    if (kind == "an integer") != integer or a.dtype == torch.bool:
+    if integer_space != integer or a.dtype == torch.bool:
+        kind = "an integer" if integer_space else "a floating"
         raise TypeError(f"group {group!r}: actions have dtype {a.dtype}, expected {kind} dtype for {space}")
+    return a.long() if integer_space else a.float()
 
-    def fail(bad: Tensor, what: str) -> None:
-        b, i = (int(x) for x in bad.nonzero()[0][:2])
-        raise ValueError(
-            f"group {group!r}: action of agent {spec.agents[i]!r} in copy {b} is {a[b, i].tolist()}, {what}"
-        )
 
+def _action_problems(
+    spec: GroupSpec, a: Tensor, mask: Tensor | None, alive: Tensor
+) -> list[tuple[Tensor, str]]:
+    """`(bad [B, n], what is wrong)` for each value check of one group's actions, as tensors (no sync)."""
+    space = spec.action_space
     if isinstance(space, gym.spaces.Discrete):
         lo, hi = int(space.start), int(space.start) + int(space.n)
-        bad = (a < lo) | (a >= hi)
-        if bad.any():
-            fail(bad, f"outside {space} (expected {lo} <= action < {hi})")
+        out_of_range = (a < lo) | (a >= hi)
+        problems = [(out_of_range, f"outside {space} (expected {lo} <= action < {hi})")]
         if mask is not None:
-            legal = mask.gather(2, (a - lo).long().unsqueeze(-1)).squeeze(-1)
-            illegal = ~legal & alive
-            if illegal.any():
-                fail(illegal, "illegal under the action mask")
-        return a.long()
+            index = (a - lo).clamp(0, int(space.n) - 1)
+            legal = mask.gather(2, index.unsqueeze(-1)).squeeze(-1)
+            problems.append((~legal & alive & ~out_of_range, "illegal under the action mask"))
+        return problems
     if isinstance(space, gym.spaces.MultiDiscrete):
         nvec = torch.as_tensor(space.nvec, device=a.device)
-        bad = ((a < 0) | (a >= nvec)).any(-1)
-        if bad.any():
-            fail(bad, f"outside {space} (expected 0 <= action < {space.nvec.tolist()})")
-        return a.long()
+        out_of_range = ((a < 0) | (a >= nvec)).any(-1)
+        problems = [(out_of_range, f"outside {space} (expected 0 <= action < {space.nvec.tolist()})")]
+        if mask is not None:
+            offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(space.nvec)[:-1]]), device=a.device)
+            index = (a.clamp(min=0).minimum(nvec - 1) + offsets).long()
+            legal = mask.gather(2, index).all(-1)
+            problems.append(
+                (~legal & alive & ~out_of_range, "illegal under the action mask (of some component)")
+            )
+        return problems
     low = torch.as_tensor(space.low, device=a.device, dtype=a.dtype)
     high = torch.as_tensor(space.high, device=a.device, dtype=a.dtype)
-    flat = lambda t: t.reshape(num_envs, spec.n, -1)  # noqa: E731
-    bad = (~torch.isfinite(flat(a))).any(-1)
-    if bad.any():
-        fail(bad, "not finite")
-    bad = ((a < low) | (a > high)).reshape(num_envs, spec.n, -1).any(-1)
-    if bad.any():
-        fail(bad, f"outside the bounds of {space} (low {space.low.tolist()}, high {space.high.tolist()})")
-    return a.float()
+    flat = a.reshape(*a.shape[:2], -1)
+    return [
+        ((~torch.isfinite(flat)).any(-1), "not finite"),
+        (
+            ((a < low) | (a > high)).reshape(*a.shape[:2], -1).any(-1),
+            f"outside the bounds of {space} (low {space.low.tolist()}, high {space.high.tolist()})",
+        ),
+    ]

@@ -8,7 +8,8 @@ distribution's parameters (so exact KL divergences to the old policy can be comp
   (action mask False) get probability exactly zero. A row whose mask is all False (a dead agent in some
   environments) falls back to the unmasked distribution, so no NaN appears; its samples are masked out of
   the losses anyway.
-- `MultiDiscrete(nvec)`: independent categoricals, one per component.
+- `MultiDiscrete(nvec)`: independent categoricals, one per component; the action mask is the components'
+  masks concatenated (`[..., sum(nvec)]`), each component masked like a Discrete one.
 - `Box(low, high)`: a diagonal Gaussian with a state-independent learned log standard deviation. Dimensions
   with finite bounds are squashed, `low + (tanh(u) + 1) / 2 * (high - low)`, so every sampled action is
   inside the bounds without clipping; dimensions unbounded on both sides pass through. Log-probabilities,
@@ -69,12 +70,21 @@ class Categorical:
 
 
 class MultiCategorical:
-    """Independent categoricals, one per component of a MultiDiscrete action; logits are concatenated."""
+    """Independent categoricals, one per component of a MultiDiscrete action; logits are concatenated, and so
+    is the optional legality `mask` (each component masked on its own, as `Categorical` does)."""
 
-    def __init__(self, logits: Tensor, sizes: list[int]) -> None:
+    def __init__(self, logits: Tensor, sizes: list[int], mask: Tensor | None = None) -> None:
+        if mask is not None and mask.shape != logits.shape:
+            raise ValueError(
+                f"action mask has shape {tuple(mask.shape)}, expected {tuple(logits.shape)} "
+                f"(the masks of the components {sizes} concatenated)"
+            )
         self.sizes = sizes
-        self.logits = logits
-        self.parts = [Categorical(part) for part in logits.split(sizes, dim=-1)]
+        masks = [None] * len(sizes) if mask is None else mask.split(sizes, dim=-1)
+        self.parts = [
+            Categorical(part, m) for part, m in zip(logits.split(sizes, dim=-1), masks, strict=True)
+        ]
+        self.logits = logits if mask is None else torch.cat([p.logits for p in self.parts], dim=-1)
 
     @property
     def params(self) -> Tensor:
@@ -178,10 +188,10 @@ class ActionHead(nn.Module):
         out = self.linear(features)
         if self.kind == "discrete":
             return Categorical(out, mask)
-        if mask is not None:
-            raise ValueError(f"action masks are only supported for Discrete action spaces, not {self.space}")
         if self.kind == "multi_discrete":
-            return MultiCategorical(out, self.sizes)
+            return MultiCategorical(out, self.sizes, mask)
+        if mask is not None:
+            raise ValueError(f"Box action spaces take no action mask ({self.space})")
         return DiagGaussian(out, self.log_std)
 
     def from_params(self, params: Tensor) -> Distribution:

@@ -14,9 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from marl.core import registry
+from marl.core.env import BatchedEnv
 from marl.learning.algorithm import Algorithm, evaluate
 from marl.running.config import algo_config, env_kwargs, model_arguments
-from marl.core.env import BatchedEnv
 from marl.running.rundir import MetricsLog, RunDirectory, resolve_checkpoint
 
 # keys that may change when a run is resumed; anything else must match the run's saved config
