@@ -196,7 +196,9 @@ class MADDPG(Algorithm):
             out = _select(self.actors[g], obs, None if members is None else members[g])
             if self.discrete[g]:
                 logits = _masked(out, step[g].action_mask)
-                if not deterministic:  # a hard Gumbel-softmax sample is the arg-max of Gumbel-perturbed logits
+                if (
+                    not deterministic
+                ):  # a hard Gumbel-softmax sample is the arg-max of Gumbel-perturbed logits
                     logits = logits - torch.empty_like(logits).exponential_(generator=generator).log()
                 onehot = F.one_hot(logits.argmax(-1), self.act_dim[g]).float()
                 encoded[g] = onehot

@@ -27,22 +27,22 @@ import gymnasium as gym
 import torch
 from torch import Tensor, nn
 
-from marl.core.env import Step
+from marl.core.env import Neighbours, Observation, Step
 from marl.learning.algorithm import EnvRunner
-from marl.learning.models import ActorCritic, Observation
+from marl.learning.models import ActorCritic
 from marl.learning.normalization import RunningNormalizer
 
 
 # ---------------------------------------------------------------------------------------------- tensors
 def map_tensors(fn: Any, value: Any) -> Any:
-    """Apply `fn` to a tensor, to every tensor of a dict, or to both tensors of a `marl.Neighbours`."""
+    """Apply `fn` to a tensor, or to every tensor of a dict or a tuple (None stays None)."""
     if value is None:
         return None
     if isinstance(value, Tensor):
         return fn(value)
     if isinstance(value, dict):
         return {k: map_tensors(fn, v) for k, v in value.items()}
-    return type(value)(fn(value.index), fn(value.mask))
+    return tuple(map_tensors(fn, v) for v in value)
 
 
 def write(store: dict[str, Any], name: str, t: int, value: Any, length: int) -> None:
@@ -67,6 +67,11 @@ def tensor_bytes(value: Any) -> int:
 def leading(value: Any) -> Any:
     """Add a time axis of length 1 in front (acting is a sequence of one step)."""
     return map_tensors(lambda x: x[None], value)
+
+
+def neighbour_tensors(neighbours: Neighbours | None) -> tuple[Tensor, Tensor] | None:
+    """A `marl.Neighbours` as the `(index, mask)` pair the networks read (with a time axis in front)."""
+    return None if neighbours is None else (neighbours.index[None], neighbours.mask[None])
 
 
 # ---------------------------------------------------------------------------------------------- collection
@@ -112,6 +117,7 @@ class RolloutCollector:
         self._per_copy: dict[str, Tensor] = {}
         self._stores: dict[str, dict[str, Any]] = {g: {} for g in models}
         self._carry: dict[str, Any] | None = None
+        self.rollout: Rollout | None = None  # the last one collected
 
     def _begin(self) -> None:
         """Fresh recurrent states; every copy starts an episode (first rollout, or after a restart)."""
@@ -159,7 +165,7 @@ class RolloutCollector:
                     leading(step.final_state),
                     carry["critic_h"][g],
                     leading(no_reset[:, None].expand_as(group_step.alive)),
-                    leading(group_step.neighbours) if model.uses_neighbours else None,
+                    neighbour_tensors(group_step.neighbours) if model.uses_neighbours else None,
                 )
                 write(store, "final_value", t, self.normalizers[g].denormalize(final_value_n[0]), T)
             carry["first"] = step.done
@@ -170,10 +176,11 @@ class RolloutCollector:
                 leading(step.state),
                 carry["critic_h"][g],
                 leading(starts),
-                leading(step[g].neighbours) if model.uses_neighbours else None,
+                neighbour_tensors(step[g].neighbours) if model.uses_neighbours else None,
             )
             stores[g]["last_value"] = self.normalizers[g].denormalize(value_n[0])
-        return Rollout(groups=stores, **per_copy)
+        self.rollout = Rollout(groups=stores, **per_copy)
+        return self.rollout
 
     def _act(
         self,
@@ -209,14 +216,18 @@ class RolloutCollector:
         write(store, "actor_h", t, carry["actor_h"][g], T)
         write(store, "critic_h", t, carry["critic_h"][g], T)
         dist, carry["actor_h"][g] = model.actor(
-            leading(group_step.obs), carry["actor_h"][g], starts[None], mask, leading(neighbours)
+            leading(group_step.obs), carry["actor_h"][g], starts[None], mask, neighbour_tensors(neighbours)
         )
         raw = dist.sample(generator)
         write(store, "action", t, raw[0], T)
         write(store, "log_prob", t, dist.log_prob(raw)[0], T)
         write(store, "dist_params", t, dist.params[0], T)
         value_n, carry["critic_h"][g] = model.critic(
-            leading(group_step.obs), step.state[None], carry["critic_h"][g], starts[None], leading(neighbours)
+            leading(group_step.obs),
+            step.state[None],
+            carry["critic_h"][g],
+            starts[None],
+            neighbour_tensors(neighbours),
         )
         write(store, "value_n", t, value_n[0], T)
         write(store, "value", t, self.normalizers[g].denormalize(value_n[0]), T)
@@ -271,11 +282,11 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
 class Minibatch:
     """Sequences of `L` consecutive steps of whole copies: tensors are `[L, S, n, ...]` (`state` is
     `[L, S, S_dim]`), except the recurrent states at the start of each sequence, `[S, n, H]`. `obs` is a tensor
-    or a dict of them; `neighbours` a `marl.Neighbours` (graph networks only)."""
+    or a dict of them; `neighbours` the neighbour index and mask (graph networks only)."""
 
     obs: Observation
     state: Tensor
-    neighbours: Any
+    neighbours: tuple[Tensor, Tensor] | None
     actor_h0: Tensor
     critic_h0: Tensor
     starts: Tensor
@@ -361,11 +372,7 @@ def make_batch(
             mean = masked_mean(advantages, alive)
             std = masked_mean((advantages - mean).pow(2), alive).sqrt()
             advantages = (advantages - mean) / (std + 1e-8)
-        neighbours = None
-        if "neighbour_index" in s:
-            from marl.core.env import Neighbours
-
-            neighbours = Neighbours(seq(s["neighbour_index"]), seq(s["neighbour_mask"]))
+        neighbours = (seq(s["neighbour_index"]), seq(s["neighbour_mask"])) if "neighbour_index" in s else None
         batch[g] = GroupBatch(
             Minibatch(
                 obs=seq(s["obs"]),

@@ -28,12 +28,13 @@ import gymnasium as gym
 import torch
 from torch import Tensor, nn
 
+from marl.core.env import Neighbours, Observation
 from marl.learning.distributions import ActionHead, Distribution
 from marl.learning.networks import MLP, GRUCore, activation_class, orthogonal_init
 
 MODEL_KINDS = ("mlp", "cnn", "entity", "gru", "gnn")
 GRAPH_CONVOLUTIONS = ("graph", "gatv2")
-Observation = Tensor | dict[str, Tensor]
+NeighbourTensors = tuple[Tensor, Tensor]  # neighbour index and mask `[*lead, n, k]` (a `marl.Neighbours`'s)
 
 
 @dataclass
@@ -235,10 +236,10 @@ class GroupNetwork(nn.Module):
         self.uses_neighbours = len(self.graph) > 0
 
     def forward(
-        self, obs: Observation, hidden: Tensor, starts: Tensor, neighbours: Any = None
+        self, obs: Observation, hidden: Tensor, starts: Tensor, neighbours: NeighbourTensors | None = None
     ) -> tuple[Tensor, Tensor]:
         """`obs [L, *batch, n, ...]`, `hidden [*batch, n, H]`, `starts [L, *batch, n]` (reset the GRU there),
-        `neighbours` a `marl.Neighbours` of `[L, *batch, n, k]` (gnn) -> features and the last hidden state."""
+        `neighbours` index and mask `[L, *batch, n, k]` (gnn) -> features and the last hidden state."""
         x = self.encoder(obs)
         if self.agent_id is not None:
             if x.shape[-2] != self.n_agents:
@@ -254,16 +255,13 @@ class GroupNetwork(nn.Module):
             x = self._message_passing(x, neighbours)
         return x, hidden
 
-    def _message_passing(self, x: Tensor, neighbours: Any) -> Tensor:
+    def _message_passing(self, x: Tensor, neighbours: tuple[Tensor, Tensor] | None) -> Tensor:
         """Graph convolutions over every copy's neighbour graph (nodes `copy * n + agent`)."""
         if neighbours is None:
             raise ValueError("a gnn network needs the group's neighbours, got None")
-        n, width = x.shape[-2], x.shape[-1]
-        graph = type(neighbours)(
-            neighbours.index.reshape(-1, n, neighbours.index.shape[-1]),
-            neighbours.mask.reshape(-1, n, neighbours.mask.shape[-1]),
-        )
-        edge_index = graph.edge_index()
+        index, mask = neighbours
+        n, k, width = x.shape[-2], index.shape[-1], x.shape[-1]
+        edge_index = Neighbours(index.reshape(-1, n, k), mask.reshape(-1, n, k)).edge_index()
         nodes = x.reshape(-1, width)
         for conv in self.graph:
             nodes = self.graph_activation(conv(nodes, edge_index))
@@ -319,13 +317,23 @@ class ActorCritic(nn.Module):
         return [*self.critic_network.parameters(), *self.value_out.parameters()]
 
     def actor(
-        self, obs: Observation, hidden: Tensor, starts: Tensor, mask: Tensor | None, neighbours: Any = None
+        self,
+        obs: Observation,
+        hidden: Tensor,
+        starts: Tensor,
+        mask: Tensor | None,
+        neighbours: NeighbourTensors | None = None,
     ) -> tuple[Distribution, Tensor]:
         features, hidden = self.actor_network(obs, hidden, starts, neighbours)
         return self.head(features, mask), hidden
 
     def critic(
-        self, obs: Observation, state: Tensor, hidden: Tensor, starts: Tensor, neighbours: Any = None
+        self,
+        obs: Observation,
+        state: Tensor,
+        hidden: Tensor,
+        starts: Tensor,
+        neighbours: NeighbourTensors | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Normalised value predictions `[L, *batch, n]` and the last hidden state; `state [L, *batch, S]`."""
         features, hidden = self.critic_network(

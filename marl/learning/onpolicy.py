@@ -24,7 +24,15 @@ from torch import Tensor, nn
 
 from marl.core.env import BatchedEnv, Step
 from marl.learning.algorithm import Algorithm, Iteration, coerce_config
-from marl.learning.collector import Batch, Minibatch, RolloutCollector, leading, make_batch, masked_mean
+from marl.learning.collector import (
+    Batch,
+    Minibatch,
+    RolloutCollector,
+    leading,
+    make_batch,
+    masked_mean,
+    neighbour_tensors,
+)
 from marl.learning.distributions import Distribution
 from marl.learning.models import ActorCritic, ModelConfig
 from marl.learning.normalization import RunningNormalizer
@@ -261,7 +269,7 @@ class OnPolicyAlgorithm(Algorithm):
                 hidden,
                 starts[None],
                 None if mask is None else mask[None],
-                leading(group_step.neighbours) if model.uses_neighbours else None,
+                neighbour_tensors(group_step.neighbours) if model.uses_neighbours else None,
             )
             raw = (
                 dist.mode()
