@@ -44,7 +44,8 @@ class ModelConfig:
     kind: str = "mlp"  # mlp, cnn, entity, gru or gnn: how much observation structure the network uses
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # widths of the MLP trunk
     activation: str = "relu"  # relu, tanh, elu, gelu, silu or leaky_relu
-    layer_norm: bool = True  # LayerNorm on the trunk's input and after every hidden layer
+    layer_norm: bool = True  # LayerNorm after every hidden layer of the trunk
+    input_norm: bool = True  # LayerNorm on the trunk's input (MAPPO's feature normalisation)
     agent_id_size: int = 8  # width of the learned agent-id embedding; 0: no ids (the network runs any n)
     gru_hidden: int = 64  # GRU width (kind gru)
     cnn_channels: list[int] = field(default_factory=lambda: [16, 16])  # conv layers on grids (cnn and up)
@@ -219,7 +220,7 @@ class GroupNetwork(nn.Module):
             self.encoder.out_features + config.agent_id_size,
             config.hidden_sizes,
             layer_norm=config.layer_norm,
-            input_norm=config.layer_norm,
+            input_norm=config.input_norm,
             activation=config.activation,
         )
         width = self.trunk.out_features
