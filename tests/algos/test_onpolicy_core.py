@@ -16,8 +16,8 @@ import marl
 from algos import dpo, ppo
 from algos.dpo import DPO, DPOConfig
 from algos.ppo import IPPO, MAPPO, IPPOConfig, MAPPOConfig
-from marl.learning.distributions import ActionHead, Categorical
 from marl.learning.collector import make_batch
+from marl.learning.distributions import ActionHead, Categorical
 from marl.learning.models import ModelConfig
 from marl.learning.networks import GRUCore
 from marl.learning.normalization import RunningNormalizer
