@@ -94,12 +94,13 @@ def _check_top_level_keys(overrides: list[str], known: list[str]) -> None:
 
 
 def _check_group_choices(overrides: list[str], configs: Path) -> None:
-    """`env=`, `algo=` and `experiment=` must name a registered id or a yaml file; say which exist if not."""
+    """`env=`, `algo=`, `model=` and `experiment=` must name a registered id or a yaml file; say which exist if not."""
     from marl.core import registry
 
     choices = {
         "env": registry.list_envs(),
         "algo": registry.list_algos(),
+        "model": [],
         "experiment": [],
     }
     for group, known in choices.items():

@@ -126,3 +126,50 @@ def test_models_take_any_observation_structure_for_every_learner():
 def test_a_vector_group_under_cnn_gets_an_mlp():
     algo = IPPO(ToyWalk(num_envs=2, seed=0), {}, "cpu", ModelConfig(kind="cnn"))
     assert [type(p).__name__ for p in algo.models["walker"].actor_network.encoder.parts] == ["FlatField"]
+
+
+def test_the_model_group_is_chosen_on_the_command_line(tmp_path):
+    from omegaconf import OmegaConf
+
+    from marl.running.cli import main
+
+    run = tmp_path / "run"
+    args = ["env=test/toy_walk", "algo=ippo", "algo.rollout_length=8", "num_envs=2", "total_steps=32"]
+    main(
+        [
+            "train",
+            *args,
+            "model=gru",
+            "model.gru_hidden=16",
+            "eval_episodes=2",
+            "progress=false",
+            f"run_dir={run}",
+        ]
+    )
+    model = OmegaConf.load(run / "config.yaml").model
+    assert model.kind == "gru" and model.gru_hidden == 16 and model.hidden_sizes == [64, 64]
+
+
+def test_a_mistyped_model_choice_is_named(tmp_path, capsys):
+    from marl.running.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "env=test/toy_walk", "model=grru", f"run_dir={tmp_path}"])
+    assert "Did you mean 'gru'?" in capsys.readouterr().err
+
+
+def test_an_algorithm_with_its_own_networks_refuses_a_model(tmp_path, capsys):
+    from marl.running.cli import main
+
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "train",
+                "env=test/toy_walk",
+                "algo=random",
+                "model=gru",
+                "progress=false",
+                f"run_dir={tmp_path}",
+            ]
+        )
+    assert "'random' builds its own networks and takes no model config" in capsys.readouterr().err

@@ -10,8 +10,8 @@ import torch
 
 import envs.swarm
 import marl
-from marl.learning.models import ModelConfig
 from algos.ppo import IPPO, MAPPO, IPPOConfig, MAPPOConfig
+from marl.learning.models import ModelConfig
 
 envs.swarm.register()
 SMALL = {"n_agents": 6, "k_neighbours": 5, "max_steps": 25}
