@@ -30,6 +30,7 @@ from torch import Tensor, nn
 import marl
 from marl.core.env import BatchedEnv, Step
 from marl.learning.algorithm import Algorithm, Iteration
+from marl.learning.distributions import Categorical, unit_to_bounds
 from marl.learning.networks import MLP
 from marl.learning.offpolicy import gaussian_exploration, polyak_update, target_network
 from marl.learning.replay import ReplayBuffer, transition
@@ -123,6 +124,14 @@ class MADDPG(Algorithm):
         self.obs_dim = {g: int(np.prod(s.observation_space.shape)) for g, s in self.specs.items()}
         self.act_dim = {g: _action_width(g, s.action_space) for g, s in self.specs.items()}
         self.discrete = {g: isinstance(s.action_space, gym.spaces.Discrete) for g, s in self.specs.items()}
+        self.action_bounds = {  # continuous groups: actions in [-1, 1] map onto [low, high]
+            g: tuple(
+                torch.as_tensor(bound, dtype=torch.float32, device=self.device)
+                for bound in (s.action_space.low, s.action_space.high)
+            )
+            for g, s in self.specs.items()
+            if not self.discrete[g]
+        }
         total_obs = sum(s.n * self.obs_dim[g] for g, s in self.specs.items())
         total_act = sum(s.n * self.act_dim[g] for g, s in self.specs.items())
         # slot_mask[g][i] marks agent i's own action inside the joint action vector (groups, then agents)
@@ -195,10 +204,8 @@ class MADDPG(Algorithm):
             obs = step[g].obs.reshape(*step[g].obs.shape[:2], -1)
             out = _select(self.actors[g], obs, None if members is None else members[g])
             if self.discrete[g]:
-                logits = _masked(out, step[g].action_mask)
-                if (
-                    not deterministic
-                ):  # a hard Gumbel-softmax sample is the arg-max of Gumbel-perturbed logits
+                logits = Categorical(out, step[g].action_mask).logits
+                if not deterministic:  # a hard Gumbel-softmax sample: the arg-max of Gumbel-perturbed logits
                     logits = logits - torch.empty_like(logits).exponential_(generator=generator).log()
                 onehot = F.one_hot(logits.argmax(-1), self.act_dim[g]).float()
                 encoded[g] = onehot
@@ -208,10 +215,8 @@ class MADDPG(Algorithm):
                 if not deterministic:
                     action = gaussian_exploration(action, self.config.noise_std, generator)
                 encoded[g] = action
-                low = torch.as_tensor(spec.action_space.low, device=self.device, dtype=torch.float32)
-                high = torch.as_tensor(spec.action_space.high, device=self.device, dtype=torch.float32)
-                shaped = action.reshape(*action.shape[:2], *spec.action_space.shape)
-                env_actions[g] = low + (shaped + 1) / 2 * (high - low)
+                low, high = self.action_bounds[g]
+                env_actions[g] = unit_to_bounds(action.reshape(*action.shape[:2], *low.shape), low, high)
         return env_actions, encoded, members
 
     # ------------------------------------------------------------------ gathering experience
@@ -276,7 +281,7 @@ class MADDPG(Algorithm):
         for g in self.specs:
             out = _select(self.actors[g], obs[g], members[g])
             if self.discrete[g]:
-                logits = _masked(out, batch.get(f"action_mask/{g}"))
+                logits = Categorical(out, batch.get(f"action_mask/{g}")).logits
                 own = F.gumbel_softmax(logits, tau=cfg.gumbel_temperature, hard=True)
             else:
                 own = torch.tanh(out)
@@ -326,7 +331,7 @@ class MADDPG(Algorithm):
 
     def _greedy(self, group: str, out: Tensor, action_mask: Tensor | None) -> Tensor:
         if self.discrete[group]:
-            return F.one_hot(_masked(out, action_mask).argmax(-1), self.act_dim[group]).float()
+            return F.one_hot(Categorical(out, action_mask).mode(), self.act_dim[group]).float()
         return torch.tanh(out)
 
     # ------------------------------------------------------------------ checkpoints
@@ -398,14 +403,6 @@ def _select(members: nn.ModuleList, obs: Tensor, member: Tensor | None) -> Tenso
     outs = torch.stack([actor(obs) for actor in members])  # [K, N, n, out]
     index = member[None, ..., None].expand(1, *member.shape, outs.shape[-1])
     return outs.gather(0, index).squeeze(0)
-
-
-def _masked(logits: Tensor, action_mask: Tensor | None) -> Tensor:
-    """Illegal actions get -inf logits; a row with no legal action (a dead agent) keeps all of them."""
-    if action_mask is None:
-        return logits
-    legal = action_mask | ~action_mask.any(-1, keepdim=True)
-    return logits.masked_fill(~legal, float("-inf"))
 
 
 def _masked_mean(values: Tensor, weights: Tensor) -> Tensor:

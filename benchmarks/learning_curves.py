@@ -4,12 +4,14 @@
         --tasks mpe/simple_spread mpe/simple_spread:continuous_actions=true mpe2/simple_spread \
         --seeds 0 1 2 3 4 --steps 300000 --num-envs 32 --out-dir results/onpolicy [--jobs 2]
 
-Each run trains one registered algorithm (default hyperparameters, or `--set key=value` overrides) on one
-task through its Algorithm class directly, and every `steps / points` environment steps records the mean
-return of the training episodes that ended since the last point and the mean return of `--eval-episodes`
-evaluation episodes (stochastic policy unless `--deterministic`; a separate environment, fixed seed). Each
-run's curve is written to `OUT/runs/<task>/<algo>/seed_<k>.json` (temporary file, then `os.replace`), and
-runs whose file exists are skipped, so an interrupted grid resumes and several processes can share one grid.
+Each run is one `marl.Experiment` of a registered algorithm (its default hyperparameters, or `--set
+key=value` overrides; a key the algorithm does not have stops the grid before any run) on one task. Every
+`steps / points` environment steps it records the mean return of the training episodes that ended since the
+last point and the mean return of `--eval-episodes` evaluation episodes (stochastic policy unless
+`--deterministic`; a separate environment, fixed seed). Each run's curve is written to
+`OUT/runs/<task>/<algo>/seed_<k>.json` (temporary file, then `os.replace`) and its run directory (metrics,
+TensorBoard, checkpoint) to `OUT/runs/<task>/<algo>/seed_<k>/`. Runs whose file exists are skipped and a run
+cut short resumes from its checkpoint, so an interrupted grid resumes and several processes can share one.
 
 The report (`OUT/results.md`, also printed; `--report-only` rebuilds it from the saved runs) gives, per task
 and algorithm, the mean over seeds of the final evaluation return with a 95% bootstrap interval of that
@@ -25,29 +27,21 @@ import argparse
 import json
 import os
 import re
+import shutil
 import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
 import marl
-from algos import dpo, ppo
-from envs import mpe, pettingzoo_peers
 from marl.running.io import atomic_write_text
 
 
-def register_everything() -> None:
-    for register in (mpe.register, pettingzoo_peers.register, ppo.register, dpo.register):
-        register()
-
-
 def parse_task(task: str) -> tuple[str, dict]:
-    """`"mpe/simple_spread:continuous_actions=true,N=4"` -> `("mpe/simple_spread", {...})`."""
+    """`"mpe/simple_spread:continuous_actions=true,n_agents=4"` -> `("mpe/simple_spread", {...})`."""
     env_id, _, arguments = task.partition(":")
     kwargs = {}
     for item in filter(None, arguments.split(",")):
@@ -72,45 +66,46 @@ def parse_overrides(items: list[str]) -> dict:
     return overrides
 
 
-def algo_config(name: str, overrides: dict):
-    config_class = marl.core.registry.algo_entry(name).config_class
-    known = {f.name for f in fields(config_class)}
-    return config_class(**{k: v for k, v in overrides.items() if k in known})
+def make_experiment(job: dict) -> marl.Experiment:
+    """One (task, algorithm, seed) of the grid: a point every `steps / points` steps, the last at the end."""
+    env_id, env_kwargs = parse_task(job["task"])
+    every = -(-job["steps"] // job["points"])
+    return marl.Experiment(
+        env={"id": env_id, **env_kwargs},
+        algo={"name": job["algo"], **job["overrides"]},
+        experiment=None,
+        seed=job["seed"],
+        num_envs=job["num_envs"],
+        total_steps=job["steps"],
+        eval_episodes=job["eval_episodes"],
+        eval_deterministic=job["deterministic"],
+        eval_every=every,
+        log_every=every,
+        torch_threads=1,
+        progress=False,
+        run_dir=job["run_dir"],
+    )
 
 
 def run(job: dict) -> str:
     """Train one (task, algorithm, seed) and write its curve; returns the file written."""
-    torch.set_num_threads(1)
-    register_everything()
-    env_id, env_kwargs = parse_task(job["task"])
-    seed, steps, points = job["seed"], job["steps"], job["points"]
-    torch.manual_seed(seed)
-    env = marl.make(env_id, num_envs=job["num_envs"], seed=seed, **env_kwargs)
-    eval_env = marl.make(env_id, num_envs=min(job["eval_episodes"], 32), seed=10_000 + seed, **env_kwargs)
-    config = algo_config(job["algo"], job["overrides"])
-    algo = marl.core.registry.algo_entry(job["algo"]).factory(env, config, torch.device("cpu"))
-    curve = {"env_steps": [], "train_return": [], "eval_return": []}
-    done_steps, start = 0, time.perf_counter()
-    for k in range(1, points + 1):
-        while done_steps < steps * k // points:
-            done_steps += algo.train_iteration().env_steps
-        train = algo.episodes.pop().get("episode_return", float("nan"))
-        returns = marl.evaluate(
-            algo, eval_env, job["eval_episodes"], job["deterministic"], seed=10_000 + seed
-        )
-        curve["env_steps"].append(done_steps)
-        curve["train_return"].append(train)
-        curve["eval_return"].append(float(np.mean(returns["episode_return"])))
+    experiment = make_experiment(job)
+    experiment.run()
+    rows = {row["step"]: row for row in experiment.metrics}
+    points = [e for e in experiment.evaluations if e["step_count"] > 0]
+    steps = [e["step_count"] for e in points]
     result = {
         "task": job["task"],
         "algo": job["algo"],
-        "seed": seed,
+        "seed": job["seed"],
         "num_envs": job["num_envs"],
         "eval_episodes": job["eval_episodes"],
         "deterministic_eval": job["deterministic"],
-        "config": asdict(config),
-        "wall_seconds": time.perf_counter() - start,
-        **curve,
+        "config": asdict(experiment.algo.config),
+        "wall_seconds": experiment.evaluations[-1]["elapsed_time"],
+        "env_steps": steps,
+        "train_return": [rows[step].get("train/episode_return", float("nan")) for step in steps],
+        "eval_return": [float(np.mean(e["return"])) for e in points],
     }
     atomic_write_text(job["path"], json.dumps(result, indent=1))
     return job["path"]
@@ -223,37 +218,33 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="rerun runs whose file exists")
     args = parser.parse_args()
     out_dir = Path(args.out_dir)
-    register_everything()
     overrides = parse_overrides(args.set)
-    for key in overrides:
-        if not any(
-            key in {f.name for f in fields(marl.core.registry.algo_entry(a).config_class)} for a in args.algos
-        ):
-            raise SystemExit(f"--set {key}: none of {args.algos} has a hyperparameter named {key!r}")
     if not args.report_only:
         jobs = []
         for task in args.tasks:
-            parse_task(task)  # fail early on a malformed task
             for algo in args.algos:
-                algo_config(algo, overrides).validate()
                 for seed in args.seeds:
                     path = out_dir / "runs" / slug(task) / algo / f"seed_{seed}.json"
+                    job = {
+                        "task": task,
+                        "algo": algo,
+                        "seed": seed,
+                        "steps": args.steps,
+                        "num_envs": args.num_envs,
+                        "points": args.points,
+                        "eval_episodes": args.eval_episodes,
+                        "deterministic": args.deterministic,
+                        "overrides": overrides,
+                        "path": str(path),
+                        "run_dir": str(path.with_suffix("")),
+                    }
+                    if seed == args.seeds[0]:  # a malformed task or a key an algorithm lacks stops the grid
+                        make_experiment(job)
                     if path.exists() and not args.force:
                         continue
-                    jobs.append(
-                        {
-                            "task": task,
-                            "algo": algo,
-                            "seed": seed,
-                            "steps": args.steps,
-                            "num_envs": args.num_envs,
-                            "points": args.points,
-                            "eval_episodes": args.eval_episodes,
-                            "deterministic": args.deterministic,
-                            "overrides": overrides,
-                            "path": str(path),
-                        }
-                    )
+                    if args.force:
+                        shutil.rmtree(job["run_dir"], ignore_errors=True)
+                    jobs.append(job)
         print(f"{len(jobs)} runs to do", flush=True)
         if args.jobs > 1:
             with ProcessPoolExecutor(args.jobs) as pool:

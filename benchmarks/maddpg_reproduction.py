@@ -1,11 +1,14 @@
 """Reproduce MADDPG's particle-world results: cooperative navigation and predator-prey, MADDPG beside
 independent DDPG, several seeds, with 95% intervals, learning-curve plots and a markdown table.
 
-Each run (task x variant x seed) trains with the paper's hyperparameters (configs/algo/maddpg.yaml) for
-`--total-steps` transitions, logs the training episodes' statistics along the way and evaluates the final
-policies on `--eval-episodes` episodes, greedy and sampled. Every run's result is written atomically to
-`--results/<task>_<variant>_seed<k>.json`; runs already there are skipped, so an interrupted sweep resumes.
-The table and plots are made from whatever results exist (`--report-only` makes them without training).
+Each run (task x variant x seed) is one `marl.Experiment` with the paper's hyperparameters
+(configs/algo/maddpg.yaml) for `--total-steps` transitions; it logs the training episodes' statistics every
+`--log-every` steps and evaluates the final policies on `--eval-episodes` episodes, greedy and sampled. Every
+run's result is written atomically to `--results/<task>_<variant>_seed<k>.json` and its run directory
+(metrics, TensorBoard, checkpoints) to `--run-dirs/<task>_<variant>_seed<k>/`; runs whose result exists are
+skipped and a run cut short resumes from its last checkpoint, so an interrupted sweep resumes. The table and
+plots are made from whatever results exist (`--report-only` makes them without training). Relative paths are
+relative to the current directory (run it from the repository root to update the committed results).
 
     python benchmarks/maddpg_reproduction.py --total-steps 1500000 --jobs 2   # the paper's 60,000 episodes
     python benchmarks/maddpg_reproduction.py --tasks spread --seeds 0 1 --total-steps 100000 --out table.md
@@ -18,19 +21,16 @@ import json
 import math
 import os
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from marl.running.io import atomic_write_text
 
-ROOT = Path(__file__).resolve().parents[1]
-
 # task -> environment, its parameters, the metrics of the table and the one the curves show
 TASKS = {
     "spread": {
         "env": "mpe/simple_spread",
-        "kwargs": {"N": 3},
+        "kwargs": {"n_agents": 3},
         "metrics": ["landmark_distance_sum", "collisions", "occupied_landmarks", "episode_return"],
         "curve": "landmark_distance_sum",
         "curve_label": "distance to landmarks (training episodes)",
@@ -78,70 +78,82 @@ def derived(task: str, stats: dict[str, float], n_agents: int = 3) -> dict[str, 
     return out
 
 
-def run_one(task: str, variant: str, seed: int, args: dict) -> dict:
-    """Train one policy set and evaluate it; returns the result record."""
-    import torch
-
-    import envs.mpe
+def make_experiment(task: str, variant: str, seed: int, args: dict, run_dir: Path):
+    """One run of the sweep; evaluations at the start and the end, a checkpoint at every curve point."""
     import marl
-    from algos.maddpg import MADDPG, MADDPGConfig
 
-    torch.set_num_threads(1)
-    envs.mpe.register()
     spec = TASKS[task]
-    torch.manual_seed(seed)
-    env = marl.make(spec["env"], num_envs=args["num_envs"], seed=seed, **spec["kwargs"])
-    config = MADDPGConfig(**VARIANTS[variant])
-    algo = MADDPG(env, config, "cpu")
-    curve, steps, next_log, start = [], 0, args["log_every"], time.time()
-    while steps < args["total_steps"]:
-        steps += algo.train_iteration().env_steps
-        if steps >= next_log or steps >= args["total_steps"]:
-            stats = derived(task, algo.episodes.pop())
-            curve.append({"step": steps, **stats})
-            next_log += args["log_every"]
-    train_s = time.time() - start
-    eval_env = marl.make(
-        spec["env"], num_envs=min(args["eval_episodes"], 100), seed=10_000 + seed, **spec["kwargs"]
+    return marl.Experiment(
+        env={"id": spec["env"], **spec["kwargs"]},
+        algo={"name": "maddpg", **VARIANTS[variant]},
+        experiment=None,
+        seed=seed,
+        num_envs=args["num_envs"],
+        total_steps=args["total_steps"],
+        eval_episodes=args["eval_episodes"],
+        eval_every=args["total_steps"],
+        log_every=args["log_every"],
+        checkpoint_every=args["log_every"],
+        torch_threads=1,
+        progress=False,
+        run_dir=run_dir,
     )
-    final = {}
-    for mode, deterministic in (("greedy", True), ("sampled", False)):
-        results = marl.evaluate(algo, eval_env, args["eval_episodes"], deterministic, seed=20_000 + seed)
-        final[mode] = derived(task, {k: sum(v) / len(v) for k, v in results.items()})
+
+
+def run_one(task: str, variant: str, seed: int, args: dict, run_dir: Path) -> dict:
+    """Train one policy set and evaluate it; returns the result record."""
+    experiment = make_experiment(task, variant, seed, args, run_dir)
+    experiment.run()
+    curve = [
+        {"step": row["step"], **derived(task, {k[6:]: v for k, v in row.items() if k.startswith("train/")})}
+        for row in experiment.metrics
+    ]
+    final = {
+        mode: derived(task, {k: sum(v) / len(v) for k, v in results.items()})
+        for mode, results in (("greedy", experiment.results), ("sampled", experiment.evaluate(False)))
+    }
+    config = experiment.algo.config
     return {
         "task": task,
-        "env": spec["env"],
+        "env": TASKS[task]["env"],
         "variant": variant,
         "seed": seed,
-        "total_steps": steps,
+        "total_steps": experiment.evaluations[-1]["step_count"],
         "num_envs": args["num_envs"],
         "eval_episodes": args["eval_episodes"],
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
-        "updates": algo.updates,
-        "train_seconds": round(train_s, 1),
+        "updates": experiment.algo.updates,
+        "train_seconds": round(experiment.evaluations[-1]["elapsed_time"], 1),
         "curve": curve,
         "final": final,
     }
 
 
-def random_play(task: str, seeds: list[int], eval_episodes: int) -> list[dict[str, float]]:
+def random_play(task: str, seeds: list[int], eval_episodes: int, num_envs: int) -> list[dict[str, float]]:
     """The same evaluation for uniformly random actions, one result per seed: the floor of the table."""
-    import envs.mpe
     import marl
 
-    envs.mpe.register()
     spec, finals = TASKS[task], []
     for seed in seeds:
-        env = marl.make(spec["env"], num_envs=min(eval_episodes, 100), seed=10_000 + seed, **spec["kwargs"])
-        results = marl.evaluate(
-            marl.RandomPolicy(env, None, "cpu"), env, eval_episodes, False, seed=20_000 + seed
+        play = marl.Experiment(
+            env={"id": spec["env"], **spec["kwargs"]},
+            algo="random",
+            experiment=None,
+            seed=seed,
+            num_envs=num_envs,
+            eval_episodes=eval_episodes,
         )
+        results = play.evaluate(deterministic=False)
         finals.append(derived(task, {k: sum(v) / len(v) for k, v in results.items()}))
     return finals
 
 
-def run_and_save(task: str, variant: str, seed: int, args: dict, path: Path) -> str:
-    record = run_one(task, variant, seed, args)
+def name(task: str, variant: str, seed: int) -> str:
+    return f"{task}_{variant}_seed{seed}"
+
+
+def run_and_save(task: str, variant: str, seed: int, args: dict, path: Path, run_dir: Path) -> str:
+    record = run_one(task, variant, seed, args, run_dir)
     atomic_write_text(path, json.dumps(record, indent=1))
     return f"{path.name}: {record['train_seconds']} s, final greedy {record['final']['greedy']}"
 
@@ -249,8 +261,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-every", type=int, default=25_000, help="steps between learning-curve points")
     parser.add_argument("--eval-episodes", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "maddpg")
-    parser.add_argument("--plots", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results/maddpg"))
+    parser.add_argument("--plots", type=Path, default=Path("docs/images/maddpg"))
+    parser.add_argument(
+        "--run-dirs", type=Path, default=Path("runs/maddpg_reproduction"), help="the runs' run directories"
+    )
     parser.add_argument(
         "--mode", choices=["greedy", "sampled"], default="greedy", help="policies in the table"
     )
@@ -269,17 +284,20 @@ def main(argv: list[str] | None = None) -> None:
             "eval_episodes": args.eval_episodes,
         }
         todo = [
-            (task, variant, seed, args.results / f"{task}_{variant}_seed{seed}.json")
-            for task in args.tasks
-            for variant in args.variants
-            for seed in args.seeds
+            (task, variant, seed) for task in args.tasks for variant in args.variants for seed in args.seeds
         ]
-        todo = [t for t in todo if not t[3].exists()]
+        todo = [t for t in todo if not (args.results / f"{name(*t)}.json").exists()]
         print(f"{len(todo)} runs to train ({args.jobs} at a time)", file=sys.stderr)
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             futures = [
-                pool.submit(run_and_save, task, variant, seed, settings, path)
-                for task, variant, seed, path in todo
+                pool.submit(
+                    run_and_save,
+                    *run,
+                    settings,
+                    args.results / f"{name(*run)}.json",
+                    args.run_dirs / name(*run),
+                )
+                for run in todo
             ]
             for future in futures:
                 print(future.result(), file=sys.stderr, flush=True)
@@ -288,7 +306,9 @@ def main(argv: list[str] | None = None) -> None:
         r for r in load_results(args.results) if r["task"] in args.tasks and r["variant"] in args.variants
     ]
     random = {
-        task: random_play(task, sorted({r["seed"] for r in results if r["task"] == task}), args.eval_episodes)
+        task: random_play(
+            task, sorted({r["seed"] for r in results if r["task"] == task}), args.eval_episodes, args.num_envs
+        )
         for task in args.tasks
         if any(r["task"] == task for r in results)
     }
@@ -301,6 +321,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     main()

@@ -8,6 +8,7 @@ virtual environment (created on first use: pogema==1.4.0 pins old gymnasium/nump
 
     python benchmarks/pathfinding_speed.py                         # full table (several minutes)
     python benchmarks/pathfinding_speed.py --agents 64 --batch-sizes 1 16 --seconds 1 --out table.md
+    python benchmarks/pathfinding_speed.py --device cuda --no-pogema     # GPU rows (POGEMA runs on the CPU)
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import sys
 import time
 from pathlib import Path
 
+import marl
 from marl.running.io import atomic_write_text
 
-ROOT = Path(__file__).resolve().parents[1]
+# the folder holding the marl and envs packages this script runs with: a checkout or an installed wheel's
+PACKAGES = Path(marl.__file__).resolve().parents[1]
 MAP_SIZE = {64: 32, 1024: 128}  # the sizes POGEMA's own speed figures use
 POGEMA_MODE = {"finish": "finish", "classic": "nothing", "lifelong": "restart"}
 POGEMA_WORKER = """
@@ -49,18 +52,23 @@ OURS_WORKER = """
 import json, sys, time
 import torch
 torch.set_num_threads(1)
-from envs.pathfinding import random_task
+import marl
 a = json.loads(sys.argv[1])
-env = random_task(num_envs=a["batch"], seed=0, size=a["size"], density=a["density"], n_agents=a["agents"],
-    obs_radius=a["radius"], mode=a["mode"], collision=a["collision"], max_steps=a["max_steps"])
+env = marl.make("pathfinding/random", num_envs=a["batch"], seed=0, size=a["size"], density=a["density"], n_agents=a["agents"],
+    obs_radius=a["radius"], mode=a["mode"], collision=a["collision"], max_steps=a["max_steps"], device=a["device"])
 env.reset()
-gen = torch.Generator().manual_seed(0)
+gen = torch.Generator(device=env.device).manual_seed(0)
+sync = torch.cuda.synchronize if env.device.type == "cuda" else (lambda: None)
 for _ in range(2):
     env.step(env.sample_actions(gen))
+sync()
 steps, start, cpu = 0, time.perf_counter(), time.process_time()
 while time.perf_counter() - start < a["seconds"] or steps < 3:
     env.step(env.sample_actions(gen))
     steps += 1
+    if steps % 10 == 0:
+        sync()
+sync()
 work = steps * a["batch"] * a["agents"]
 print(json.dumps({"wall": work / (time.perf_counter() - start), "cpu": work / (time.process_time() - cpu)}))
 """
@@ -69,9 +77,9 @@ TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_"
 
 def run_worker(python: str, code: str, args: dict, extra_env: dict | None = None) -> dict[str, float]:
     """Agent-steps per second by wall clock and by the worker's CPU time (robust on a shared machine)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PACKAGES), **(extra_env or {})}
     done = subprocess.run(
-        [python, "-c", code, json.dumps(args)], capture_output=True, text=True, env=env, cwd=ROOT
+        [python, "-c", code, json.dumps(args)], capture_output=True, text=True, env=env, cwd=PACKAGES
     )
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker failed ({python}):\n{done.stderr[-3000:]}")
@@ -99,6 +107,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--mode", choices=sorted(POGEMA_MODE), default="lifelong")
     parser.add_argument("--collision", choices=["priority", "block_both", "soft"], default="soft")
     parser.add_argument("--max-steps", type=int, default=256)
+    parser.add_argument("--device", default="cpu", help="where our environment runs (POGEMA: always the CPU)")
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per cell of the table")
     parser.add_argument(
         "--max-obs-gb", type=float, default=2.0, help="skip batches whose observations exceed this"
@@ -108,7 +117,7 @@ def main(argv: list[str] | None = None) -> str:
         action="store_true",
         help=f"also measure both sides with the environment {TUNED_MALLOC}",
     )
-    parser.add_argument("--pogema-venv", type=Path, default=ROOT / ".venv-pogema")
+    parser.add_argument("--pogema-venv", type=Path, default=Path(".venv-pogema"), help="created on first use")
     parser.add_argument("--no-pogema", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the markdown table here")
     args = parser.parse_args(argv)
@@ -117,10 +126,14 @@ def main(argv: list[str] | None = None) -> str:
     settings = [("default allocator", {})] + (
         [("tuned glibc malloc", TUNED_MALLOC)] if args.tuned_malloc else []
     )
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    if args.device.startswith("cuda"):
+        import torch
+
+        machine += f", GPU {torch.cuda.get_device_name(torch.device(args.device))}"
     lines = [
-        f"Random actions, mode {args.mode}, collision {args.collision}, density {args.density}, "
-        f"radius {args.radius}, episodes of {args.max_steps} steps, 1 CPU thread per process; "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"Ours on {args.device}. Random actions, mode {args.mode}, collision {args.collision}, density {args.density}, "
+        f"radius {args.radius}, episodes of {args.max_steps} steps, 1 CPU thread per process; {machine}; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Agent-steps per second by wall clock and by the "
         "process's CPU time.",
         "",
@@ -146,7 +159,7 @@ def main(argv: list[str] | None = None) -> str:
                 if pogema:
                     pogema_args = {**common, "mode": POGEMA_MODE[args.mode]}
                     reference = run_worker(pogema, POGEMA_WORKER, pogema_args, extra_env)
-                ours_args = {**common, "mode": args.mode, "batch": batch}
+                ours_args = {**common, "mode": args.mode, "batch": batch, "device": args.device}
                 ours = run_worker(sys.executable, OURS_WORKER, ours_args, extra_env)
                 cells += [f"{ours['wall']:,.0f}", f"{ours['cpu']:,.0f}"]
                 if reference:

@@ -3,11 +3,12 @@
     python benchmarks/train_speed.py [--algos ippo mappo dpo] [--num-envs 1 64 1024]
                                      [--env mpe/simple_spread] [--seconds 20] [--device cpu] [--out FILE]
 
-For each algorithm and batch size it builds the environment and the learner, runs one warm-up iteration,
-then times whole `train_iteration` calls (rollout on device, GAE, all epochs of the update) until
-`--seconds` have passed (at least `--min-iterations`). One environment step of one copy counts as one;
-agent-steps multiply by the number of agents. The default hyperparameters are used (rollout_length 32,
-5 epochs, 1 minibatch), so an iteration is 32 * num_envs environment steps.
+For each algorithm and batch size it builds the environment and the learner through `marl.Experiment`
+(the algorithm's default hyperparameters: rollout_length 32, 5 epochs, 1 minibatch, so an iteration is
+32 * num_envs environment steps), runs one warm-up iteration, then times whole `train_iteration` calls
+(rollout on device, GAE, all epochs of the update) until `--seconds` have passed (at least
+`--min-iterations`). One environment step of one copy counts as one; agent-steps multiply by the number
+of agents.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ import time
 import torch
 
 import marl
-from algos import dpo, ppo
-from envs import mpe, pettingzoo_peers
 from marl.running.io import atomic_write_text
 
 
-def measure(algo_name: str, env_id: str, num_envs: int, device: str, seconds: float, min_iterations: int):
-    torch.manual_seed(0)
-    env = marl.make(env_id, num_envs=num_envs, device=device, seed=0)
-    entry = marl.core.registry.algo_entry(algo_name)
-    algo = entry.factory(env, entry.config_class(), torch.device(device))
+def measure(
+    algo_name: str, env_id: str, num_envs: int, device: str, threads: int, seconds: float, min_iterations: int
+):
+    experiment = marl.Experiment(
+        env=env_id, algo=algo_name, experiment=None, num_envs=num_envs, device=device, torch_threads=threads
+    )
+    env, algo = experiment.env, experiment.algo
     algo.train_iteration()  # warm-up: first reset, allocator, lazy initialisation
     steps, iterations = 0, 0
     start = time.perf_counter()
@@ -54,14 +55,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--out", help="also write the markdown table to this file")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    for register in (mpe.register, pettingzoo_peers.register, ppo.register, dpo.register):
-        register()
     rows = []
     for algo_name in args.algos:
         for n in args.num_envs:
             env_rate, agent_rate, iterations = measure(
-                algo_name, args.env, n, args.device, args.seconds, args.min_iterations
+                algo_name, args.env, n, args.device, args.threads, args.seconds, args.min_iterations
             )
             rows.append((algo_name, n, env_rate, agent_rate, iterations))
             print(f"{algo_name} num_envs={n}: {env_rate:,.0f} env-steps/s", flush=True)

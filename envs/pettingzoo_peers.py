@@ -1,18 +1,20 @@
 """mpe2's particle worlds (the PettingZoo originals) registered through `marl.from_pettingzoo`, as `mpe2/<task>`.
 
 They are the reference the suite's own batched MPE is checked against and the "PettingZoo loop" side of its
-benchmarks. Each factory's keyword parameters mirror mpe2's own (their defaults included) so they become the
-task's config keys; mpe2 is imported only when an environment is built (it is in the `test` extra).
+benchmarks. Each task's config class mirrors mpe2's own keyword parameters (names and defaults: they are passed
+to mpe2 unchanged); mpe2 is imported only when an environment is built (it is in the `test` extra).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import inspect
 from collections.abc import Callable
+from typing import Any
 
 import marl
 from marl.bridge import PettingZooEnv, from_pettingzoo
+from marl.core.validation import check_bool, check_int, check_number
 
 _COMMON = {"max_cycles": (int, 25), "continuous_actions": (bool, False), "dynamic_rescaling": (bool, True)}
 _NEIGHBOURS = {"num_agent_neighbors": (int | None, None), "num_landmark_neighbors": (int | None, None)}
@@ -85,31 +87,36 @@ def mpe2_parallel_env(module: str, **kwargs: object):
     return mpe2.parallel_env(render_mode="rgb_array", **kwargs)
 
 
-def _task_factory(
-    task: str, module: str, params: dict[str, tuple[type, object]]
-) -> Callable[..., PettingZooEnv]:
-    """`factory(num_envs, device, seed, **mpe2 parameters)` with a real signature (the registry reads it)."""
+def _validate(config: Any) -> None:
+    """Types and signs; mpe2 checks the rest when it builds its world."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(f.default, bool):
+            check_bool(f.name, value)
+        elif isinstance(f.default, float):
+            check_number(f.name, value)
+        else:  # counts; the neighbour counts may be None (full observability)
+            check_int(f.name, value, low=1 if f.default is None else 0, allow_none=f.default is None)
 
+
+def _config_class(task: str, module: str, params: dict[str, tuple[type, object]]) -> type:
+    """A dataclass with mpe2's parameters of `task` as fields (mpe2's defaults) and a `validate()`."""
+    fields = [(name, kind, dataclasses.field(default=default)) for name, (kind, default) in params.items()]
+    doc = f"mpe2's {task} ({module}) parameters, passed to its parallel_env unchanged."
+    return dataclasses.make_dataclass(
+        f"MPE2_{task}_config", fields, namespace={"validate": _validate, "__doc__": doc}
+    )
+
+
+def _task_factory(task: str, module: str) -> Callable[..., PettingZooEnv]:
     def factory(
-        num_envs: int = 1, device: str = "cpu", seed: int | None = None, **kwargs: object
+        config: Any, num_envs: int = 1, device: str = "cpu", seed: int | None = None
     ) -> PettingZooEnv:
-        unknown = sorted(set(kwargs) - set(params))
-        if unknown:
-            raise TypeError(f"mpe2/{task} got unknown parameters {unknown}; it accepts {list(params)}")
-        options = {name: kwargs.get(name, default) for name, (_, default) in params.items()}
+        options = dataclasses.asdict(config)
         return from_pettingzoo(
             lambda: mpe2_parallel_env(module, **options), num_envs=num_envs, device=device, seed=seed
         )
 
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    fixed = [
-        inspect.Parameter("num_envs", keyword, default=1, annotation=int),
-        inspect.Parameter("device", keyword, default="cpu", annotation=str),
-        inspect.Parameter("seed", keyword, default=None, annotation=int | None),
-    ]
-    own = [inspect.Parameter(name, keyword, default=d, annotation=t) for name, (t, d) in params.items()]
-    factory.__signature__ = inspect.Signature(fixed + own, return_annotation=PettingZooEnv)
-    factory.__annotations__ = {p.name: p.annotation for p in fixed + own} | {"return": PettingZooEnv}
     factory.__name__ = factory.__qualname__ = f"mpe2_{task}"
     factory.__doc__ = (
         f"mpe2's {task} ({module}) through marl.from_pettingzoo: one PettingZoo instance per copy."
@@ -117,10 +124,13 @@ def _task_factory(
     return factory
 
 
-_FACTORIES = {task: _task_factory(task, module, params) for task, (module, params) in MPE2_TASKS.items()}
+PEERS = {
+    task: (_task_factory(task, module), _config_class(task, module, params))
+    for task, (module, params) in MPE2_TASKS.items()
+}
 
 
 def register() -> None:
     """Register `mpe2/<task>` for every mpe2 task (idempotent)."""
-    for task, factory in _FACTORIES.items():
-        marl.register_env(f"mpe2/{task}", factory)
+    for task, (factory, config_class) in PEERS.items():
+        marl.register_env(f"mpe2/{task}", factory, config=config_class)

@@ -1,4 +1,4 @@
-"""Train MADDPG (or independent DDPG) on cooperative navigation from Python and evaluate it.
+"""Train MADDPG (or independent DDPG) on cooperative navigation with `marl.Experiment` and evaluate it.
 
 python examples/maddpg_spread.py --total-steps 60000            # about a minute on one CPU core
 python examples/maddpg_spread.py --independent --ensemble-size 3
@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-import envs.mpe
 import marl
-from algos.maddpg import MADDPG, MADDPGConfig
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -27,36 +23,31 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    envs.mpe.register()
-    torch.manual_seed(args.seed)
-    env = marl.make(
-        "mpe/simple_spread", num_envs=args.num_envs, seed=args.seed, continuous_actions=args.continuous
+    experiment = marl.Experiment(
+        env={"id": "mpe/simple_spread", "continuous_actions": args.continuous},
+        # a small budget: learn from the 1,000th transition on, one update of 256 per 20 transitions
+        algo={
+            "name": "maddpg",
+            "centralised_critic": not args.independent,
+            "ensemble_size": args.ensemble_size,
+            "learning_starts": 1000,
+            "batch_size": 256,
+            "transitions_per_update": 20,
+            "noise_std": 0.3 if args.continuous else 0.1,
+        },
+        num_envs=args.num_envs,
+        total_steps=args.total_steps,
+        log_every=10_000,  # one metrics row per 10,000 steps
+        eval_episodes=100,
+        seed=args.seed,
     )
-    # a small budget: learn from the 1,000th transition on, one update of 256 per 20 transitions
-    config = MADDPGConfig(
-        centralised_critic=not args.independent,
-        ensemble_size=args.ensemble_size,
-        learning_starts=1000,
-        batch_size=256,
-        transitions_per_update=20,
-        noise_std=0.3 if args.continuous else 0.1,
-    )
-    algo = MADDPG(env, config, "cpu")
-    steps = 0
-    while steps < args.total_steps:
-        iteration = algo.train_iteration()
-        steps += iteration.env_steps
-        if steps % 10_000 < iteration.env_steps:
-            stats = algo.episodes.pop()
-            print(
-                f"{steps:>8} steps  return {stats['episode_return']:7.2f}  critic loss "
-                f"{iteration.metrics.get('critic_loss', float('nan')):.3f}"
-            )
-    eval_env = marl.make(
-        "mpe/simple_spread", num_envs=50, seed=args.seed + 1, continuous_actions=args.continuous
-    )
-    results = marl.evaluate(algo, eval_env, episodes=100, deterministic=True, seed=args.seed + 2)
-    summary = {name: sum(values) / len(values) for name, values in results.items()}
+    experiment.run()
+    for row in experiment.metrics:
+        print(
+            f"{row['step']:>8} steps  return {row.get('train/episode_return', float('nan')):7.2f}  critic loss "
+            f"{row.get('critic_loss', float('nan')):.3f}"
+        )
+    summary = {name: sum(values) / len(values) for name, values in experiment.results.items()}
     print({name: round(value, 3) for name, value in summary.items()})
     return summary
 

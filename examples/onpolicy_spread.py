@@ -1,18 +1,28 @@
-"""Train MAPPO on mpe/simple_spread for 100 iterations (102,400 environment steps), then evaluate it."""
+"""Train MAPPO on mpe/simple_spread with `marl.Experiment` (102,400 environment steps), then evaluate it.
 
-import torch
+    python examples/onpolicy_spread.py
+
+The same run as `marl train env=mpe/simple_spread algo=mappo num_envs=32 total_steps=102400`: one loop, one
+run directory (resolved config, metrics.csv, TensorBoard, results.json, checkpoint). See docs/running.md.
+"""
 
 import marl
-from algos.ppo import MAPPO, MAPPOConfig
-from envs import mpe
 
-mpe.register()
-torch.manual_seed(0)
-env = marl.make("mpe/simple_spread", num_envs=32, seed=0)
-algo = MAPPO(env, MAPPOConfig(), device="cpu")
-for _ in range(100):
-    iteration = algo.train_iteration()  # one rollout of 32 steps per copy, then the update
-    print(algo.episodes.pop().get("episode_return"), iteration.metrics["agent/value_loss"])
-print(
-    marl.evaluate(algo, marl.make("mpe/simple_spread", num_envs=8, seed=1), 32, deterministic=False, seed=1)
+experiment = marl.Experiment(
+    env="mpe/simple_spread",
+    algo="mappo",
+    num_envs=32,  # 32 copies x 32 steps of rollout: 1,024 environment steps per iteration
+    total_steps=102_400,
+    eval_episodes=32,
+    seed=0,
 )
+run_dir = experiment.run()  # run it again with run_dir=... of a killed run and it resumes
+for evaluation in experiment.evaluations:
+    mean = sum(evaluation["return"]) / len(evaluation["return"])
+    print(f"step {evaluation['step_count']:>7,}: evaluation return {mean:.2f}")
+row = experiment.metrics[-1]  # the last row of metrics.csv
+print(
+    f"training episodes: return {row['train/episode_return']:.2f}, {row['time/steps_per_second']:,.0f} steps/s"
+)
+sampled = experiment.evaluate(deterministic=False)  # the stochastic policy on the same evaluation episodes
+print(f"sampled actions: return {sum(sampled['episode_return']) / len(sampled['episode_return']):.2f}")

@@ -1,8 +1,10 @@
-"""A graph policy on a swarm task: a torch-geometric message-passing layer over `env.neighbour_graph()`.
+"""A graph policy on a swarm task: a torch-geometric message-passing layer over the published neighbours.
 
 The policy is the classic Vicsek rule written as one `MessagePassing` layer: each agent sums its neighbours'
 unit headings (messages flow along `edge_index`, neighbour -> agent) and turns towards the mean heading of its
-neighbourhood, as far as `max_turn` allows. 256 agents per copy, 16 copies, all on one graph; local flocks
+neighbourhood, as far as `max_turn` allows. It reads only what the contract hands every policy: each agent's
+own heading from its observation (its first two values, cos and sin) and the graph from
+`step["agent"].neighbours`. 256 agents per copy, 16 copies, all on one graph; local flocks
 form and the polarisation climbs from its random level (about 0.1 to about 0.6 in 60 steps with noise 0.2).
 See docs/environments/swarm.md.
 
@@ -36,15 +38,18 @@ class SumNeighbourHeadings(MessagePassing):
         return self.propagate(edge_index, x=headings)
 
 
-def align_with_neighbours(env: envs.swarm.Vicsek, layer: SumNeighbourHeadings) -> dict[str, torch.Tensor]:
+def align_with_neighbours(
+    step: marl.Step, layer: SumNeighbourHeadings, max_turn: float
+) -> dict[str, torch.Tensor]:
     """Actions turning each agent towards its neighbourhood's mean heading (a fraction of max_turn)."""
-    angle = env.angle.reshape(-1)
-    headings = torch.stack([angle.cos(), angle.sin()], dim=-1)
-    edge_index, _ = env.neighbour_graph()
-    total = headings + layer(headings, edge_index)  # the agent's own heading counts too
+    agents = step["agent"]
+    B, n = agents.alive.shape
+    headings = agents.obs[..., :2].reshape(B * n, 2)  # (cos, sin) of each agent's own heading
+    angle = torch.atan2(headings[:, 1], headings[:, 0])
+    total = headings + layer(headings, agents.neighbours.edge_index())  # the agent's own heading counts too
     turn = torch.remainder(torch.atan2(total[:, 1], total[:, 0]) - angle + torch.pi, 2 * torch.pi) - torch.pi
-    fraction = (turn / env.max_turn).clamp(-1.0, 1.0)  # the policy's own limit: the action space is [-1, 1]
-    return {"agents": fraction.reshape(env.num_envs, env.n_agents, 1)}
+    fraction = (turn / max_turn).clamp(-1.0, 1.0)  # the policy's own limit: the action space is [-1, 1]
+    return {"agent": fraction.reshape(B, n, 1)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,12 +74,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     layer = SumNeighbourHeadings()
     step = env.reset()
-    print(f"{args.copies} copies x {args.agents} agents, {env.neighbour_graph()[0].shape[1]} graph edges")
+    print(
+        f"{args.copies} copies x {args.agents} agents, {step['agent'].neighbours.edge_index().shape[1]} edges"
+    )
     with torch.no_grad():
         for t in range(args.steps):
-            step = env.step(align_with_neighbours(env, layer))
+            step = env.step(align_with_neighbours(step, layer, env.max_turn))
             if t % 10 == 0 or t == args.steps - 1:
-                polarisation = step["agents"].reward[:, 0].mean()
+                polarisation = step["agent"].reward[:, 0].mean()
                 print(f"step {t + 1:3d}: mean polarisation {float(polarisation):.3f}")
     if args.frame:
         import imageio.v2 as imageio

@@ -29,6 +29,7 @@ __all__ = [
     "Algorithm",
     "BatchedEnv",
     "EpisodeStats",
+    "Experiment",
     "GroupSpec",
     "GroupStep",
     "Iteration",
@@ -52,3 +53,13 @@ __all__ = [
     "to_aec",
     "to_parallel",
 ]
+
+
+def __getattr__(name: str):
+    # marl.Experiment is imported on first use: it pulls in Hydra, which users of the environments alone
+    # should not pay for at `import marl`
+    if name == "Experiment":
+        from marl.running.experiment import Experiment
+
+        return Experiment
+    raise AttributeError(f"module 'marl' has no attribute {name!r}")

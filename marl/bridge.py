@@ -383,12 +383,13 @@ class PettingZooEnv(BatchedEnv):
         B = num_envs
         self.copy_seeds = [None] * B
         self._obs_np = {
-            g: np.zeros((B, s.n, *s.observation_space.shape), np.float32) for g, s in specs.items()
+            g: _map_space(s.observation_space, lambda box, n=s.n: np.zeros((B, n, *box.shape), np.float32))
+            for g, s in specs.items()
         }
         self._masks_np = {
-            g: np.ones((B, s.n, s.action_space.n), bool)
+            g: np.ones((B, s.n, s.action_mask_size), bool)
             for g, s in specs.items()
-            if isinstance(s.action_space, gym.spaces.Discrete)
+            if s.action_mask_size is not None
         }
         self._masked_groups = {g for g, key in self._mask_keys.items() if key is not None}
         self._state_np = np.zeros((B, *self.state_space.shape), np.float32) if self._has_state else None
@@ -403,27 +404,22 @@ class PettingZooEnv(BatchedEnv):
         for b in mask.nonzero().flatten().tolist():
             self.copy_seeds[b] = seeds[b]
             obs, infos = self.envs[b].reset(seed=self.copy_seeds[b])
-            missing = set(self.possible_agents) - set(self.envs[b].agents)
-            if missing:
-                raise NotImplementedError(
-                    f"agents {sorted(missing)} are not active after reset; agents joining mid-episode are not "
-                    "supported by from_pettingzoo"
-                )
-            self._record(b, obs, infos, self.possible_agents)
+            # agents that are not active after the reset start as empty slots and may join later
+            active = set(self.envs[b].agents)
+            for a in self.possible_agents:
+                self.alive[self.group_of(a)][b, self.index_in_group(a)] = a in active
+            self._record(b, obs, infos, list(self.envs[b].agents))
         self._publish()
 
-    def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
+    def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor, Tensor]]:
         chosen = {g: a.detach().cpu().numpy() for g, a in actions.items()}
         B = self.num_envs
         reward = {g: np.zeros((B, s.n), np.float32) for g, s in self.group_specs.items()}
         terminated = {g: np.zeros((B, s.n), bool) for g, s in self.group_specs.items()}
-        alive = {g: x.cpu().numpy() for g, x in self.alive.items()}
+        joined = {g: np.zeros((B, s.n), bool) for g, s in self.group_specs.items()}
         self._truncated_np[:] = False
         for b, external in enumerate(self.envs):
             acting = list(external.agents)
-            for a in acting:
-                if not alive[self.group_of(a)][b, self.index_in_group(a)]:
-                    raise RuntimeError(f"the external environment revived agent {a!r} in copy {b}")
             step_actions = {a: self._external_action(a, chosen, b) for a in acting}
             obs, rew, term, trunc, infos = external.step(step_actions)
             still_active = set(external.agents)
@@ -434,10 +430,14 @@ class PettingZooEnv(BatchedEnv):
                 # an agent that left without a truncation flag has terminated (also if it gave no flag at all)
                 terminated[g][b, j] = bool(term.get(a, False)) or (a not in still_active and not truncated)
                 self._truncated_np[b] |= truncated
-            self._record(b, obs, infos, acting)
+            # agents the external environment added at this step join the running episode
+            joining = [a for a in external.agents if a not in acting]
+            for a in joining:
+                joined[self.group_of(a)][b, self.index_in_group(a)] = True
+            self._record(b, obs, infos, acting + joining)
         self._publish()
         to = lambda x: torch.tensor(x, device=self.device)  # noqa: E731
-        return {g: (to(reward[g]), to(terminated[g])) for g in self.group_specs}
+        return {g: (to(reward[g]), to(terminated[g]), to(joined[g])) for g in self.group_specs}
 
     def _observe(self) -> dict[str, Tensor]:
         return self._tensors["obs"]
@@ -473,7 +473,8 @@ class PettingZooEnv(BatchedEnv):
         a zero observation and an all-legal mask.
         """
         for g in self.group_specs:
-            self._obs_np[g][b] = 0.0
+            for buffer in _leaves(self._obs_np[g]):
+                buffer[b] = 0.0
             if g in self._masks_np:
                 self._masks_np[g][b] = True
         for a in agents:
@@ -490,7 +491,16 @@ class PettingZooEnv(BatchedEnv):
                 mask, value = value["action_mask"], value["observation"]
             else:
                 mask = infos.get(a, {}).get("action_mask")
-            self._obs_np[g][b, j] = _observation_array(a, self.group_specs[g].observation_space, value)
+            space = self.group_specs[g].observation_space
+            if isinstance(space, gym.spaces.Dict):
+                if not isinstance(value, dict) or set(value) != set(space.spaces):
+                    raise ValueError(
+                        f"agent {a!r} observed {value!r}, expected a dict with keys {list(space)}"
+                    )
+                for key, box in space.items():
+                    self._obs_np[g][key][b, j] = _observation_array(f"{a}[{key!r}]", box, value[key])
+            else:
+                self._obs_np[g][b, j] = _observation_array(a, space, value)
             if mask is not None:
                 self._set_mask(a, g, b, j, mask)
         if self._has_state:
@@ -498,11 +508,12 @@ class PettingZooEnv(BatchedEnv):
 
     def _set_mask(self, agent: str, g: str, b: int, j: int, mask: Any) -> None:
         if g not in self._masks_np:
-            raise NotImplementedError(
-                f"agent {agent!r} reports an action mask for {self.group_specs[g].action_space}; "
-                "from_pettingzoo supports action masks for Discrete action spaces only"
+            raise ValueError(
+                f"agent {agent!r} reports an action mask for {self.group_specs[g].action_space}, "
+                "which takes none (only Discrete and MultiDiscrete actions have masks)"
             )
-        mask = np.asarray(mask)
+        # a MultiDiscrete mask comes as gymnasium's tuple of per-component masks
+        mask = np.concatenate([np.asarray(m) for m in mask]) if isinstance(mask, tuple) else np.asarray(mask)
         n = self._masks_np[g].shape[-1]
         if mask.shape != (n,):
             raise ValueError(f"action mask of agent {agent!r} has shape {mask.shape}, expected ({n},)")
@@ -513,7 +524,7 @@ class PettingZooEnv(BatchedEnv):
         """Turn the numpy buffers into (copied) tensors once per reset or step."""
         to = lambda x: torch.tensor(x, device=self.device)  # noqa: E731
         self._tensors = {
-            "obs": {g: to(x) for g, x in self._obs_np.items()},
+            "obs": {g: _map_values(x, to) for g, x in self._obs_np.items()},
             "masks": {g: to(x) for g, x in self._masks_np.items()},
             "state": to(self._state_np) if self._has_state else None,
         }
@@ -584,8 +595,9 @@ def _check_groups(groups: dict[str, list[str]], agents: list[str]) -> dict[str, 
     return {g: list(members) for g, members in groups.items()}
 
 
-def _observation_box(env: ParallelEnv, agent: str) -> tuple[gym.spaces.Box, str | None]:
-    """The agent's observation Box and where its action mask comes from ("obs", or None: infos if any)."""
+def _observation_box(env: ParallelEnv, agent: str) -> tuple[gym.spaces.Box | gym.spaces.Dict, str | None]:
+    """The agent's observation space (a Box, or a Dict of Boxes) and where its action mask comes from
+    ("obs": PettingZoo's Dict({'observation', 'action_mask'}) convention; None: infos, if any)."""
     space = env.observation_space(agent)
     if isinstance(space, gym.spaces.Box):
         return space, None
@@ -595,11 +607,27 @@ def _observation_box(env: ParallelEnv, agent: str) -> tuple[gym.spaces.Box, str 
         and "action_mask" in space.spaces
     ):
         return space["observation"], "obs"
+    if isinstance(space, gym.spaces.Dict) and all(isinstance(s, gym.spaces.Box) for s in space.values()):
+        return space, None
     raise TypeError(
-        f"agent {agent!r} has observation space {space}; from_pettingzoo supports Box observations "
-        "(or Dict({'observation': Box, 'action_mask': ...})): flatten it first, e.g. with "
+        f"agent {agent!r} has observation space {space}; from_pettingzoo supports Box observations, Dicts of "
+        "Boxes, and Dict({'observation': Box, 'action_mask': ...}): flatten it first, e.g. with "
         "gymnasium.spaces.flatten_space"
     )
+
+
+def _map_space(space: gym.spaces.Box | gym.spaces.Dict, fn: Callable[[gym.spaces.Box], Any]) -> Any:
+    """`fn` of a Box, or `{key: fn(box)}` for a Dict of Boxes."""
+    return {k: fn(box) for k, box in space.items()} if isinstance(space, gym.spaces.Dict) else fn(space)
+
+
+def _map_values(value: Any, fn: Callable[[Any], Any]) -> Any:
+    """`fn` of a value, or of every value of a dict."""
+    return {k: fn(v) for k, v in value.items()} if isinstance(value, dict) else fn(value)
+
+
+def _leaves(value: Any) -> list[Any]:
+    return list(value.values()) if isinstance(value, dict) else [value]
 
 
 def _observation_array(agent: str, space: gym.spaces.Box, value: Any) -> np.ndarray:

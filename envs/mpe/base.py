@@ -23,21 +23,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.mpe.physics import ParticleWorld, length
+from envs.particles.physics import MOVE_DIRECTIONS, ParticleWorld, length
 from marl import BatchedEnv, GroupSpec
+from marl.core.validation import check_bool, check_choice, check_int, check_positive_int
 
 DEFAULT_ACCEL = 5.0  # mpe2's `sensitivity` when an agent has no `accel`
-MOVES = 5  # no-op, -x, +x, -y, +y
-# discrete movement choice -> unit force, in mpe2's order
-MOVE_DIRECTIONS = ((0.0, 0.0), (-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
+MOVES = len(MOVE_DIRECTIONS)  # no-op, -x, +x, -y, +y
 
 
 @dataclass(frozen=True)
 class AgentSpec:
     """One agent as mpe2 builds it in `make_world` (defaults are mpe2's `Agent` defaults)."""
 
-    name: str
-    group: str
+    name: str  # `<group>_<i>`: the group is the name's prefix (PettingZoo's convention)
     color: tuple[float, float, float]
     size: float = 0.05
     accel: float | None = None
@@ -45,6 +43,10 @@ class AgentSpec:
     movable: bool = True
     silent: bool = False
     collide: bool = True
+
+    @property
+    def group(self) -> str:
+        return self.name.rsplit("_", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -56,25 +58,52 @@ class LandmarkSpec:
     collide: bool = True
 
 
+@dataclass
+class MPEConfig:
+    """Config keys every MPE task accepts; a task with keys of its own subclasses it."""
+
+    max_steps: int = 25  # mpe2's max_cycles
+    continuous_actions: bool = False
+    dtype: str = "float32"  # of the physics; observations are float32 either way
+
+    def validate(self) -> None:
+        check_positive_int("max_steps", self.max_steps)
+        check_bool("continuous_actions", self.continuous_actions)
+        check_choice("dtype", self.dtype, ("float32", "float64"))
+
+
+@dataclass
+class PartialObservabilityConfig(MPEConfig):
+    """mpe2's partial observability: observe only the nearest agents / landmarks (None: all of them)."""
+
+    k_neighbours: int | None = None
+    k_landmarks: int | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        check_int("k_neighbours", self.k_neighbours, low=1, allow_none=True)
+        check_int("k_landmarks", self.k_landmarks, low=1, allow_none=True)
+
+
 class MPEEnv(BatchedEnv):
     """Base of the MPE tasks: a `ParticleWorld` of agents then landmarks, plus messages `comm [B, n, dim_c]`."""
 
+    config_class: type[MPEConfig] = MPEConfig  # a task with keys of its own names its subclass here
+
     def __init__(
         self,
+        config: MPEConfig,
         *,
         agents: list[AgentSpec],
         landmarks: list[LandmarkSpec],
         obs_dims: dict[str, int],
         dim_c: int,
-        continuous_actions: bool,
         num_envs: int,
         device: str | torch.device,
         seed: int | None,
-        max_steps: int,
-        dtype: str = "float32",
     ) -> None:
-        if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.config = config
+        continuous_actions, dtype = config.continuous_actions, config.dtype
         self.dtype = getattr(torch, dtype)
         self.agent_specs, self.landmark_specs = list(agents), list(landmarks)
         self.dim_c, self.continuous_actions = dim_c, continuous_actions
@@ -97,7 +126,9 @@ class MPEEnv(BatchedEnv):
             )
             for g, s in self.group_slices.items()
         }
-        super().__init__(groups=groups, num_envs=num_envs, device=device, seed=seed, max_steps=max_steps)
+        super().__init__(
+            groups=groups, num_envs=num_envs, device=device, seed=seed, max_steps=config.max_steps
+        )
         entities = agents + landmarks
         self.world = ParticleWorld(
             num_envs,
@@ -349,9 +380,3 @@ def boundary_penalty(pos: Tensor) -> Tensor:
     x = pos.abs()
     penalty = torch.where(x < 1.0, (x - 0.9) * 10, torch.exp(2 * x - 2).clamp(max=10.0))
     return torch.where(x < 0.9, torch.zeros_like(x), penalty).sum(dim=-1)
-
-
-def check_neighbors(name: str, value: int | None) -> None:
-    """mpe2's rule for `num_agent_neighbors` / `num_landmark_neighbors`: a positive int or None."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{name} must be a positive int or None (full observability), got {value!r}")

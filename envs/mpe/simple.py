@@ -9,32 +9,26 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEConfig, MPEEnv
+from marl.core.validation import validated
 
 
 class Simple(MPEEnv):
     """A single agent rewarded by minus its squared distance to a landmark."""
 
     def __init__(
-        self,
-        num_envs: int = 1,
-        device: str = "cpu",
-        seed: int | None = None,
-        max_steps: int = 25,
-        continuous_actions: bool = False,
-        dtype: str = "float32",
+        self, config: MPEConfig | None = None, num_envs: int = 1, device: str = "cpu", seed: int | None = None
     ) -> None:
+        config = validated(config, self.config_class)
         super().__init__(
-            agents=[AgentSpec("agent_0", "agent", (0.25, 0.25, 0.25), silent=True, collide=False)],
+            config,
+            agents=[AgentSpec("agent_0", (0.25, 0.25, 0.25), silent=True, collide=False)],
             landmarks=[LandmarkSpec((0.75, 0.25, 0.25), collide=False)],
             obs_dims={"agent": 4},
             dim_c=0,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
 
     def _observations(self) -> dict[str, Tensor]:

@@ -13,43 +13,37 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEConfig, MPEEnv
+from marl.core.validation import validated
 
 DIM_C = 4
 N_LANDMARKS = 2
 
 
 class SimpleCrypto(MPEEnv):
-    """Covert communication: groups `adversary` (eve_0), `listener` (bob_0) and `speaker` (alice_0)."""
+    """Covert communication: groups `eve` (the eavesdropper), `bob` (the listener) and `alice` (the speaker)."""
 
     def __init__(
-        self,
-        num_envs: int = 1,
-        device: str = "cpu",
-        seed: int | None = None,
-        max_steps: int = 25,
-        continuous_actions: bool = False,
-        dtype: str = "float32",
+        self, config: MPEConfig | None = None, num_envs: int = 1, device: str = "cpu", seed: int | None = None
     ) -> None:
+        config = validated(config, self.config_class)
         role = dict(movable=False, collide=False)
         super().__init__(
+            config,
             agents=[
-                AgentSpec("eve_0", "adversary", (0.75, 0.25, 0.25), **role),
-                AgentSpec("bob_0", "listener", (0.25, 0.25, 0.25), **role),
-                AgentSpec("alice_0", "speaker", (0.25, 0.25, 0.25), **role),
+                AgentSpec("eve_0", (0.75, 0.25, 0.25), **role),
+                AgentSpec("bob_0", (0.25, 0.25, 0.25), **role),
+                AgentSpec("alice_0", (0.25, 0.25, 0.25), **role),
             ],
             landmarks=[
                 LandmarkSpec(tuple(float(i == k) for i in range(3)), collide=False)
                 for k in range(N_LANDMARKS)
             ],
-            obs_dims={"adversary": DIM_C, "listener": 2 * DIM_C, "speaker": 2 * DIM_C},
+            obs_dims={"eve": DIM_C, "bob": 2 * DIM_C, "alice": 2 * DIM_C},
             dim_c=DIM_C,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
         self.goal = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self.key = torch.zeros(num_envs, dtype=torch.long, device=self.device)
@@ -63,9 +57,9 @@ class SimpleCrypto(MPEEnv):
     def _observations(self) -> dict[str, Tensor]:
         goal, key, alice = self._codes[self.goal], self._codes[self.key], self.comm[:, 2]
         return {
-            "adversary": alice[:, None],
-            "listener": torch.cat([key, alice], dim=-1)[:, None],
-            "speaker": torch.cat([goal, key], dim=-1)[:, None],
+            "eve": alice[:, None],
+            "bob": torch.cat([key, alice], dim=-1)[:, None],
+            "alice": torch.cat([goal, key], dim=-1)[:, None],
         }
 
     def _errors(self) -> Tensor:

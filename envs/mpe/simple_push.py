@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEConfig, MPEEnv
+from marl.core.validation import validated
 
 LANDMARK_COLORS = ((0.1, 0.9, 0.1), (0.1, 0.1, 0.9))  # 0.1 each, +0.8 in channel i + 1
 GOOD_COLORS = ((0.25, 0.75, 0.25), (0.25, 0.25, 0.75))  # 0.25 each, +0.5 in channel goal + 1
@@ -23,28 +24,21 @@ class SimplePush(MPEEnv):
     """Keep-away: groups `adversary` and `agent`, one agent each."""
 
     def __init__(
-        self,
-        num_envs: int = 1,
-        device: str = "cpu",
-        seed: int | None = None,
-        max_steps: int = 25,
-        continuous_actions: bool = False,
-        dtype: str = "float32",
+        self, config: MPEConfig | None = None, num_envs: int = 1, device: str = "cpu", seed: int | None = None
     ) -> None:
+        config = validated(config, self.config_class)
         super().__init__(
+            config,
             agents=[
-                AgentSpec("adversary_0", "adversary", (0.75, 0.25, 0.25), silent=True),
-                AgentSpec("agent_0", "agent", (0.25, 0.25, 0.25), silent=True),
+                AgentSpec("adversary_0", (0.75, 0.25, 0.25), silent=True),
+                AgentSpec("agent_0", (0.25, 0.25, 0.25), silent=True),
             ],
             landmarks=[LandmarkSpec(c, collide=False) for c in LANDMARK_COLORS],
             obs_dims={"adversary": 8, "agent": 19},
             dim_c=2,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
         self.goal = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self._landmark_colors = torch.tensor(LANDMARK_COLORS, dtype=self.dtype, device=self.device)

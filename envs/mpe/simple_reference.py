@@ -8,43 +8,53 @@ r_i = -distance(other agent, g_i), mixed `(1 - local_ratio) * mean(r) + local_ra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEConfig, MPEEnv
+from marl.core.validation import check_number, validated
 
 LANDMARK_COLORS = ((0.75, 0.25, 0.25), (0.25, 0.75, 0.25), (0.25, 0.25, 0.75))
+
+
+@dataclass
+class SimpleReferenceConfig(MPEConfig):
+    """simple_reference's keys: the weight of the agent's own goal in its reward."""
+
+    local_ratio: float = 0.5
+
+    def validate(self) -> None:
+        super().validate()
+        check_number("local_ratio", self.local_ratio, low=0.0, high=1.0)
 
 
 class SimpleReference(MPEEnv):
     """Referential communication: group `agent` of two speaking, moving agents."""
 
+    config_class = SimpleReferenceConfig
+
     def __init__(
         self,
+        config: SimpleReferenceConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        local_ratio: float = 0.5,
-        max_steps: int = 25,
-        continuous_actions: bool = False,
-        dtype: str = "float32",
     ) -> None:
-        if not 0.0 <= local_ratio <= 1.0:
-            raise ValueError(f"local_ratio is a proportion and must be in [0, 1], got {local_ratio!r}")
-        self.local_ratio = float(local_ratio)
+        config = validated(config, self.config_class)
+        self.local_ratio = float(config.local_ratio)
         dim_c = 10
         super().__init__(
-            agents=[AgentSpec(f"agent_{i}", "agent", (0.25, 0.25, 0.25), collide=False) for i in range(2)],
+            config,
+            agents=[AgentSpec(f"agent_{i}", (0.25, 0.25, 0.25), collide=False) for i in range(2)],
             landmarks=[LandmarkSpec(c, collide=False) for c in LANDMARK_COLORS],
             obs_dims={"agent": 2 + 6 + 3 + dim_c},
             dim_c=dim_c,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
         self.goal = torch.zeros(num_envs, 2, dtype=torch.long, device=self.device)  # g_i per agent
         self._landmark_colors = torch.tensor(LANDMARK_COLORS, dtype=self.dtype, device=self.device)

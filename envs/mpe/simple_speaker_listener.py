@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEConfig, MPEEnv
+from marl.core.validation import validated
 
 LANDMARK_COLORS = ((0.65, 0.15, 0.15), (0.15, 0.65, 0.15), (0.15, 0.15, 0.65))
 
@@ -21,29 +22,22 @@ class SimpleSpeakerListener(MPEEnv):
     """Cooperative communication: groups `speaker` and `listener`, one agent each."""
 
     def __init__(
-        self,
-        num_envs: int = 1,
-        device: str = "cpu",
-        seed: int | None = None,
-        max_steps: int = 25,
-        continuous_actions: bool = False,
-        dtype: str = "float32",
+        self, config: MPEConfig | None = None, num_envs: int = 1, device: str = "cpu", seed: int | None = None
     ) -> None:
+        config = validated(config, self.config_class)
         role = dict(size=0.075, collide=False)
         super().__init__(
+            config,
             agents=[
-                AgentSpec("speaker_0", "speaker", (0.25, 0.25, 0.25), movable=False, **role),
-                AgentSpec("listener_0", "listener", (0.25, 0.25, 0.25), silent=True, **role),
+                AgentSpec("speaker_0", (0.25, 0.25, 0.25), movable=False, **role),
+                AgentSpec("listener_0", (0.25, 0.25, 0.25), silent=True, **role),
             ],
             landmarks=[LandmarkSpec(c, size=0.04, collide=False) for c in LANDMARK_COLORS],
             obs_dims={"speaker": 3, "listener": 11},
             dim_c=3,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
         self.goal = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self._landmark_colors = torch.tensor(LANDMARK_COLORS, dtype=self.dtype, device=self.device)

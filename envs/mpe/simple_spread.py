@@ -1,9 +1,9 @@
-"""mpe/simple_spread: N agents cover N landmarks without colliding (mpe2 simple_spread_v3).
+"""mpe/simple_spread: N = n_agents agents cover N landmarks without colliding (mpe2 simple_spread_v3).
 
 Rules (mpe2/simple_spread/simple_spread.py): agents size 0.15, collide, silent; landmarks do not collide;
 everything starts uniform in [-1, 1]^2. Observation `[vel, pos, landmark - pos (N), other - pos (N-1),
-other messages (N-1 x dim_c=2, always zero: agents are silent)]`; with `num_landmark_neighbors` /
-`num_agent_neighbors` only that many nearest landmarks / agents, nearest first, zero-padded. Reward
+other messages (N-1 x dim_c=2, always zero: agents are silent)]`; with `k_landmarks` /
+`k_neighbours` only that many nearest landmarks / agents, nearest first, zero-padded. Reward
 `(1 - local_ratio) * global + local_ratio * local` with global = -sum over landmarks of the nearest agent's
 distance and local = -1 per other agent overlapping this one.
 """
@@ -11,64 +11,68 @@ distance and local = -1 per other agent overlapping this one.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, check_neighbors
-from envs.mpe.physics import length
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, PartialObservabilityConfig
+from envs.particles.physics import length
+from marl.core.validation import check_bool, check_number, check_positive_int, validated
 
 AGENT_SIZE = 0.15
 COLLISION_PENALTY_BY_STAGE = (False, True)  # mpe2's CURRICULUM_STAGES
 CAPTURE_RADIUS = 0.1  # a landmark is "occupied" when an agent is this close (mpe2's benchmark_data)
 
 
+@dataclass
+class SimpleSpreadConfig(PartialObservabilityConfig):
+    """simple_spread's keys (mpe2's defaults; mpe2 calls n_agents `N`)."""
+
+    n_agents: int = 3  # and as many landmarks
+    local_ratio: float = 0.5
+    terminate_on_success: bool = False
+    curriculum: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive_int("n_agents", self.n_agents)
+        check_number("local_ratio", self.local_ratio, low=0.0, high=1.0)
+        check_bool("terminate_on_success", self.terminate_on_success)
+        check_bool("curriculum", self.curriculum)
+
+
 class SimpleSpread(MPEEnv):
     """Cooperative navigation: N agents, N landmarks, shared coverage reward and local collision penalty."""
 
+    config_class = SimpleSpreadConfig
+
     def __init__(
         self,
+        config: SimpleSpreadConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        N: int = 3,
-        local_ratio: float = 0.5,
-        max_steps: int = 25,
-        continuous_actions: bool = False,
-        terminate_on_success: bool = False,
-        curriculum: bool = False,
-        num_agent_neighbors: int | None = None,
-        num_landmark_neighbors: int | None = None,
-        dtype: str = "float32",
     ) -> None:
-        if isinstance(N, bool) or not isinstance(N, int) or N < 1:
-            raise ValueError(f"N (agents and landmarks) must be a positive int, got {N!r}")
-        if not 0.0 <= local_ratio <= 1.0:
-            raise ValueError(f"local_ratio is a proportion and must be in [0, 1], got {local_ratio!r}")
-        check_neighbors("num_agent_neighbors", num_agent_neighbors)
-        check_neighbors("num_landmark_neighbors", num_landmark_neighbors)
-        self.local_ratio, self.terminate_on_success = float(local_ratio), terminate_on_success
-        self.curriculum, self.curriculum_stage = curriculum, 0
-        self.num_agent_neighbors, self.num_landmark_neighbors = num_agent_neighbors, num_landmark_neighbors
-        seen_landmarks = N if num_landmark_neighbors is None else num_landmark_neighbors
-        seen_agents = N - 1 if num_agent_neighbors is None else num_agent_neighbors
-        agents = [
-            AgentSpec(f"agent_{i}", "agent", (0.35, 0.35, 0.85), size=AGENT_SIZE, silent=True)
-            for i in range(N)
-        ]
+        config = validated(config, self.config_class)
+        N, k_neighbours, k_landmarks = config.n_agents, config.k_neighbours, config.k_landmarks
+        self.local_ratio, self.terminate_on_success = float(config.local_ratio), config.terminate_on_success
+        self.curriculum, self.curriculum_stage = config.curriculum, 0
+        self.k_neighbours, self.k_landmarks = k_neighbours, k_landmarks
+        seen_landmarks = N if k_landmarks is None else k_landmarks
+        seen_agents = N - 1 if k_neighbours is None else k_neighbours
+        agents = [AgentSpec(f"agent_{i}", (0.35, 0.35, 0.85), size=AGENT_SIZE, silent=True) for i in range(N)]
         landmarks = [LandmarkSpec((0.25, 0.25, 0.25), collide=False) for _ in range(N)]
         dim_c = 2
         super().__init__(
+            config,
             agents=agents,
             landmarks=landmarks,
             obs_dims={"agent": 4 + 2 * seen_landmarks + (2 + dim_c) * seen_agents},
             dim_c=dim_c,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
         self._distance_sum = torch.zeros(num_envs, dtype=self.dtype, device=self.device)
         self._collisions = torch.zeros(num_envs, dtype=self.dtype, device=self.device)
@@ -96,10 +100,8 @@ class SimpleSpread(MPEEnv):
 
     def _observations(self) -> dict[str, Tensor]:
         B, n = self.num_envs, self.n_agents
-        (landmarks,) = self.nearest_slots(self.landmark_offsets(), self.num_landmark_neighbors)
-        others, messages = self.nearest_slots(
-            self.agent_offsets(), self.num_agent_neighbors, self.others(self.comm)
-        )
+        (landmarks,) = self.nearest_slots(self.landmark_offsets(), self.k_landmarks)
+        others, messages = self.nearest_slots(self.agent_offsets(), self.k_neighbours, self.others(self.comm))
         parts = [
             self.vel,
             self.pos,

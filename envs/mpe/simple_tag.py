@@ -3,7 +3,7 @@
 Rules (mpe2/simple_tag/simple_tag.py): adversaries size 0.075, accel 3, max speed 1.0; good agents size 0.05,
 accel 4, max speed 1.3; all collide and are silent; obstacles size 0.2 collide, start uniform in
 [-0.9, 0.9]^2. Observation `[vel, pos, obstacle - pos, other - pos, velocities of the other good agents]`;
-with `num_landmark_neighbors` / `num_agent_neighbors` only the nearest obstacles / agents, nearest first,
+with `k_landmarks` / `k_neighbours` only the nearest obstacles / agents, nearest first,
 zero-padded, and then one velocity slot per agent slot (zeros for adversaries).
 Rewards: every adversary gets +10 per (good agent, adversary) pair in contact; a good agent gets -10 per
 adversary touching it and minus the boundary penalty of its position.
@@ -11,80 +11,83 @@ adversary touching it and minus the boundary penalty of its position.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, boundary_penalty, check_neighbors
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, PartialObservabilityConfig, boundary_penalty
+from marl.core.validation import check_bool, check_int, check_positive_int, validated
 
 PREY_ACCEL, PREY_MAX_SPEED = 4.0, 1.3
 PREY_SPEED_BY_STAGE = (0.5, 0.75, 1.0)  # mpe2's CURRICULUM_STAGES: prey_speed_factor
 
 
+@dataclass
+class SimpleTagConfig(PartialObservabilityConfig):
+    """simple_tag's keys (mpe2's defaults; mpe2 names the counts num_<thing>)."""
+
+    n_good: int = 1
+    n_adversaries: int = 3
+    n_obstacles: int = 2
+    terminate_on_success: bool = False
+    curriculum: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive_int("n_good", self.n_good)
+        check_positive_int("n_adversaries", self.n_adversaries)
+        check_int("n_obstacles", self.n_obstacles, low=0)
+        check_bool("terminate_on_success", self.terminate_on_success)
+        check_bool("curriculum", self.curriculum)
+
+
 class SimpleTag(MPEEnv):
     """Predator-prey: groups `adversary` (predators) and `agent` (prey)."""
 
+    config_class = SimpleTagConfig
+
     def __init__(
         self,
+        config: SimpleTagConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        num_good: int = 1,
-        num_adversaries: int = 3,
-        num_obstacles: int = 2,
-        max_steps: int = 25,
-        continuous_actions: bool = False,
-        terminate_on_success: bool = False,
-        curriculum: bool = False,
-        num_agent_neighbors: int | None = None,
-        num_landmark_neighbors: int | None = None,
-        dtype: str = "float32",
     ) -> None:
-        for name, value, least in (("num_good", num_good, 1), ("num_adversaries", num_adversaries, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
-        if isinstance(num_obstacles, bool) or not isinstance(num_obstacles, int) or num_obstacles < 0:
-            raise ValueError(f"num_obstacles must be an int >= 0, got {num_obstacles!r}")
-        check_neighbors("num_agent_neighbors", num_agent_neighbors)
-        check_neighbors("num_landmark_neighbors", num_landmark_neighbors)
-        self.num_agent_neighbors, self.num_landmark_neighbors = num_agent_neighbors, num_landmark_neighbors
-        self.num_good, self.num_adversaries = num_good, num_adversaries
-        self.terminate_on_success, self.curriculum, self.curriculum_stage = (
-            terminate_on_success,
-            curriculum,
-            0,
-        )
+        config = validated(config, self.config_class)
+        n_good, n_adversaries, n_obstacles = config.n_good, config.n_adversaries, config.n_obstacles
+        k_neighbours, k_landmarks = config.k_neighbours, config.k_landmarks
+        self.k_neighbours, self.k_landmarks = k_neighbours, k_landmarks
+        self.n_good, self.n_adversaries = n_good, n_adversaries
+        self.terminate_on_success, self.curriculum = config.terminate_on_success, config.curriculum
+        self.curriculum_stage = 0
         adversary = dict(size=0.075, accel=3.0, max_speed=1.0, silent=True)
         good = dict(size=0.05, accel=PREY_ACCEL, max_speed=PREY_MAX_SPEED, silent=True)
-        agents = [
-            AgentSpec(f"adversary_{i}", "adversary", (0.85, 0.35, 0.35), **adversary)
-            for i in range(num_adversaries)
-        ]
-        agents += [AgentSpec(f"agent_{i}", "agent", (0.35, 0.85, 0.35), **good) for i in range(num_good)]
-        landmarks = [LandmarkSpec((0.25, 0.25, 0.25), size=0.2) for _ in range(num_obstacles)]
-        n = num_good + num_adversaries
-        seen_landmarks = num_obstacles if num_landmark_neighbors is None else num_landmark_neighbors
-        if num_agent_neighbors is None:
+        agents = [AgentSpec(f"adversary_{i}", (0.85, 0.35, 0.35), **adversary) for i in range(n_adversaries)]
+        agents += [AgentSpec(f"agent_{i}", (0.35, 0.85, 0.35), **good) for i in range(n_good)]
+        landmarks = [LandmarkSpec((0.25, 0.25, 0.25), size=0.2) for _ in range(n_obstacles)]
+        n = n_good + n_adversaries
+        seen_landmarks = n_obstacles if k_landmarks is None else k_landmarks
+        if k_neighbours is None:
             common = 4 + 2 * seen_landmarks + 2 * (n - 1)
-            obs_dims = {"adversary": common + 2 * num_good, "agent": common + 2 * (num_good - 1)}
+            obs_dims = {"adversary": common + 2 * n_good, "agent": common + 2 * (n_good - 1)}
         else:  # positions and (good agents') velocities of the nearest others, zero-padded
-            size = 4 + 2 * seen_landmarks + 4 * num_agent_neighbors
+            size = 4 + 2 * seen_landmarks + 4 * k_neighbours
             obs_dims = {"adversary": size, "agent": size}
         super().__init__(
+            config,
             agents=agents,
             landmarks=landmarks,
             obs_dims=obs_dims,
             dim_c=2,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
-        self.adversary_idx = self.agent_idx[:num_adversaries]
-        self.good_idx = self.agent_idx[num_adversaries:]
+        self.adversary_idx = self.agent_idx[:n_adversaries]
+        self.good_idx = self.agent_idx[n_adversaries:]
         self._touches = torch.zeros(num_envs, dtype=self.dtype, device=self.device)
-        self._is_good = (self.agent_idx >= num_adversaries).to(self.dtype)[:, None]
+        self._is_good = (self.agent_idx >= n_adversaries).to(self.dtype)[:, None]
         self.set_curriculum_stage(0)
 
     def set_curriculum_stage(self, stage: int) -> None:
@@ -109,12 +112,12 @@ class SimpleTag(MPEEnv):
         return self.world.overlapping(self.adversary_idx, self.good_idx)
 
     def _observations(self) -> dict[str, Tensor]:
-        A = self.num_adversaries
-        (landmarks,) = self.nearest_slots(self.landmark_offsets(), self.num_landmark_neighbors)
+        A = self.n_adversaries
+        (landmarks,) = self.nearest_slots(self.landmark_offsets(), self.k_landmarks)
         own = torch.cat([self.vel, self.pos, landmarks.flatten(2)], dim=-1)
-        if self.num_agent_neighbors is not None:
+        if self.k_neighbours is not None:
             good_vel = self.others(self.vel * self._is_good)  # adversaries' velocities read as zeros
-            others, velocities = self.nearest_slots(self.agent_offsets(), self.num_agent_neighbors, good_vel)
+            others, velocities = self.nearest_slots(self.agent_offsets(), self.k_neighbours, good_vel)
             return self.split(torch.cat([own, others.flatten(2), velocities.flatten(2)], dim=-1))
         other_pos = self.agent_offsets().flatten(2)
         other_vel = self.others(self.vel)
@@ -128,8 +131,8 @@ class SimpleTag(MPEEnv):
 
     def _rewards(self) -> Tensor:
         contacts = self._contacts().to(self.dtype)
-        adversary = (10 * contacts.sum(dim=(1, 2)))[:, None].expand(-1, self.num_adversaries)
-        good = -10 * contacts.sum(dim=1) - boundary_penalty(self.pos[:, self.num_adversaries :])
+        adversary = (10 * contacts.sum(dim=(1, 2)))[:, None].expand(-1, self.n_adversaries)
+        good = -10 * contacts.sum(dim=1) - boundary_penalty(self.pos[:, self.n_adversaries :])
         return torch.cat([adversary, good], dim=1)
 
     def _terminal(self) -> Tensor:

@@ -14,77 +14,86 @@ them - 2 * boundary penalty + 2 per food overlapped - 0.05 * distance to the nea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
-from envs.mpe.base import AgentSpec, LandmarkSpec, MPEEnv, boundary_penalty
+from envs.mpe.base import AgentSpec, LandmarkSpec, MPEConfig, MPEEnv, boundary_penalty
+from marl.core.validation import check_int, check_positive_int, validated
+
+
+@dataclass
+class SimpleWorldCommConfig(MPEConfig):
+    """simple_world_comm's keys (mpe2's defaults; mpe2 names the counts num_<thing>)."""
+
+    n_good: int = 2
+    n_adversaries: int = 4  # the leader included
+    n_obstacles: int = 1
+    n_food: int = 2
+    n_forests: int = 2
+
+    def validate(self) -> None:
+        super().validate()
+        for key in ("n_good", "n_adversaries", "n_food"):
+            check_positive_int(key, getattr(self, key))
+        for key in ("n_obstacles", "n_forests"):
+            check_int(key, getattr(self, key), low=0)
 
 
 class SimpleWorldComm(MPEEnv):
-    """Groups `leadadversary` (1), `adversary` (num_adversaries - 1) and `agent` (num_good)."""
+    """Groups `leadadversary` (1), `adversary` (n_adversaries - 1) and `agent` (n_good)."""
+
+    config_class = SimpleWorldCommConfig
 
     def __init__(
         self,
+        config: SimpleWorldCommConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        num_good: int = 2,
-        num_adversaries: int = 4,
-        num_obstacles: int = 1,
-        num_food: int = 2,
-        max_steps: int = 25,
-        num_forests: int = 2,
-        continuous_actions: bool = False,
-        dtype: str = "float32",
     ) -> None:
-        counts = dict(num_good=num_good, num_adversaries=num_adversaries, num_food=num_food)
-        counts |= dict(num_obstacles=num_obstacles, num_forests=num_forests)
-        for name, value in counts.items():
-            least = 0 if name in ("num_obstacles", "num_forests") else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
-        self.num_good, self.num_adversaries = num_good, num_adversaries
-        self.num_obstacles, self.num_food, self.num_forests = num_obstacles, num_food, num_forests
+        config = validated(config, self.config_class)
+        n_good, n_adversaries = config.n_good, config.n_adversaries
+        n_obstacles, n_food, n_forests = config.n_obstacles, config.n_food, config.n_forests
+        self.n_good, self.n_adversaries = n_good, n_adversaries
+        self.n_obstacles, self.n_food, self.n_forests = n_obstacles, n_food, n_forests
         adversary = dict(size=0.075, accel=3.0, max_speed=1.0)
-        agents = [AgentSpec("leadadversary_0", "leadadversary", (0.65, 0.15, 0.15), **adversary)]
+        agents = [AgentSpec("leadadversary_0", (0.65, 0.15, 0.15), **adversary)]
         agents += [
-            AgentSpec(f"adversary_{i}", "adversary", (0.95, 0.45, 0.45), silent=True, **adversary)
-            for i in range(num_adversaries - 1)
+            AgentSpec(f"adversary_{i}", (0.95, 0.45, 0.45), silent=True, **adversary)
+            for i in range(n_adversaries - 1)
         ]
         agents += [
-            AgentSpec(
-                f"agent_{i}", "agent", (0.45, 0.95, 0.45), size=0.045, accel=4.0, max_speed=1.3, silent=True
-            )
-            for i in range(num_good)
+            AgentSpec(f"agent_{i}", (0.45, 0.95, 0.45), size=0.045, accel=4.0, max_speed=1.3, silent=True)
+            for i in range(n_good)
         ]
-        landmarks = [LandmarkSpec((0.25, 0.25, 0.25), size=0.2) for _ in range(num_obstacles)]
-        landmarks += [LandmarkSpec((0.15, 0.15, 0.65), size=0.03, collide=False) for _ in range(num_food)]
-        landmarks += [LandmarkSpec((0.6, 0.9, 0.6), size=0.3, collide=False) for _ in range(num_forests)]
-        n, dim_c = num_good + num_adversaries, 4
-        common = 4 + 2 * len(landmarks) + 2 * (n - 1) + num_forests
-        adversary_dim = common + 2 * num_good + dim_c
+        landmarks = [LandmarkSpec((0.25, 0.25, 0.25), size=0.2) for _ in range(n_obstacles)]
+        landmarks += [LandmarkSpec((0.15, 0.15, 0.65), size=0.03, collide=False) for _ in range(n_food)]
+        landmarks += [LandmarkSpec((0.6, 0.9, 0.6), size=0.3, collide=False) for _ in range(n_forests)]
+        n, dim_c = n_good + n_adversaries, 4
+        common = 4 + 2 * len(landmarks) + 2 * (n - 1) + n_forests
+        adversary_dim = common + 2 * n_good + dim_c
         super().__init__(
+            config,
             agents=agents,
             landmarks=landmarks,
             obs_dims={
                 "leadadversary": adversary_dim,
                 "adversary": adversary_dim,
-                "agent": common + 2 * (num_good - 1),
+                "agent": common + 2 * (n_good - 1),
             },
             dim_c=dim_c,
-            continuous_actions=continuous_actions,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            dtype=dtype,
         )
-        self.adversary_idx = self.agent_idx[:num_adversaries]
-        self.good_idx = self.agent_idx[num_adversaries:]
-        first_food = n + num_obstacles
-        self.food_idx = torch.arange(first_food, first_food + num_food, device=self.device)
+        self.adversary_idx = self.agent_idx[:n_adversaries]
+        self.good_idx = self.agent_idx[n_adversaries:]
+        first_food = n + n_obstacles
+        self.food_idx = torch.arange(first_food, first_food + n_food, device=self.device)
         self.forest_idx = torch.arange(
-            first_food + num_food, first_food + num_food + num_forests, device=self.device
+            first_food + n_food, first_food + n_food + n_forests, device=self.device
         )
         self._leader = torch.zeros(n, dtype=torch.bool, device=self.device)
         self._leader[0] = True
@@ -99,7 +108,7 @@ class SimpleWorldComm(MPEEnv):
         return self.world.overlapping(self.adversary_idx, self.good_idx)
 
     def _observations(self) -> dict[str, Tensor]:
-        B, A = self.num_envs, self.num_adversaries
+        B, A = self.num_envs, self.n_adversaries
         in_forest = self.world.overlapping(self.agent_idx, self.forest_idx)  # [B, n, forests]
         anywhere = in_forest.any(dim=-1)
         shared = (in_forest[:, :, None] & in_forest[:, None]).any(dim=-1)  # [B, n, n]
@@ -118,7 +127,7 @@ class SimpleWorldComm(MPEEnv):
         return {"leadadversary": adversaries[:, :1], "adversary": adversaries[:, 1:], "agent": good}
 
     def _rewards(self) -> Tensor:
-        A = self.num_adversaries
+        A = self.n_adversaries
         contacts = self._contacts().to(self.dtype)
         nearest_good = self.world.distances(self.adversary_idx, self.good_idx).min(dim=2).values
         adversary = -0.1 * nearest_good + 5 * contacts.sum(dim=(1, 2))[:, None]

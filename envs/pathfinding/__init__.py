@@ -6,83 +6,58 @@ under maps/pathfinding/). Baseline policies: `pathfinding_follow` and `pathfindi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import marl
-from envs.pathfinding.env import PathfindingEnv
+from envs.pathfinding.env import PathfindingConfig, PathfindingEnv
 from envs.pathfinding.sources import MapSet, RandomMaps
+from marl.core.validation import check_int, check_number, validated
+
+
+@dataclass
+class RandomMapsConfig(PathfindingConfig):
+    """`pathfinding/random`: a new random `size` x `size` grid per episode, each cell an obstacle with
+    probability `density`."""
+
+    size: int = 20
+    density: float = 0.3
+
+    def validate(self) -> None:
+        super().validate()
+        check_int("size", self.size, low=2)
+        check_number("density", self.density, low=0.0, high=1.0, high_open=True)
+
+
+@dataclass
+class MapSetConfig(PathfindingConfig):
+    """`pathfinding/maps`: maps drawn per episode from `map_set` (a file, folder or glob under
+    maps/pathfinding/)."""
+
+    map_set: str = "random/random-20-*"
 
 
 def random_task(
-    num_envs: int = 1,
-    device: str = "cpu",
-    seed: int | None = None,
-    size: int = 20,
-    density: float = 0.3,
-    n_agents: int = 32,
-    obs_radius: int = 5,
-    mode: str = "lifelong",
-    collision: str = "soft",
-    max_steps: int = 256,
-    path_channel: bool = False,
-    action_mask: bool = False,
-    render_paths: bool = False,
-    render_windows: bool = False,
+    config: RandomMapsConfig | None = None, num_envs: int = 1, device: str = "cpu", seed: int | None = None
 ) -> PathfindingEnv:
     """Multi-agent pathfinding on a new random `size` x `size` grid per episode (obstacle `density`)."""
-    return PathfindingEnv(
-        RandomMaps(size, size, density),
-        num_envs=num_envs,
-        device=device,
-        seed=seed,
-        n_agents=n_agents,
-        obs_radius=obs_radius,
-        mode=mode,
-        collision=collision,
-        max_steps=max_steps,
-        path_channel=path_channel,
-        action_mask=action_mask,
-        render_paths=render_paths,
-        render_windows=render_windows,
-    )
+    config = validated(config, RandomMapsConfig)
+    maps = RandomMaps(config.size, config.size, config.density)
+    return PathfindingEnv(maps, config, num_envs=num_envs, device=device, seed=seed)
 
 
 def map_task(
-    num_envs: int = 1,
-    device: str = "cpu",
-    seed: int | None = None,
-    map_set: str = "random/random-20-*",
-    n_agents: int = 32,
-    obs_radius: int = 5,
-    mode: str = "lifelong",
-    collision: str = "soft",
-    max_steps: int = 256,
-    path_channel: bool = False,
-    action_mask: bool = False,
-    render_paths: bool = False,
-    render_windows: bool = False,
+    config: MapSetConfig | None = None, num_envs: int = 1, device: str = "cpu", seed: int | None = None
 ) -> PathfindingEnv:
     """Multi-agent pathfinding on maps drawn per episode from `map_set` (a file, folder or glob under
     maps/pathfinding/)."""
-    return PathfindingEnv(
-        MapSet(map_set),
-        num_envs=num_envs,
-        device=device,
-        seed=seed,
-        n_agents=n_agents,
-        obs_radius=obs_radius,
-        mode=mode,
-        collision=collision,
-        max_steps=max_steps,
-        path_channel=path_channel,
-        action_mask=action_mask,
-        render_paths=render_paths,
-        render_windows=render_windows,
-    )
+    config = validated(config, MapSetConfig)
+    return PathfindingEnv(MapSet(config.map_set), config, num_envs=num_envs, device=device, seed=seed)
 
 
 def register() -> None:
     """Register the pathfinding tasks (idempotent)."""
-    marl.register_env("pathfinding/random", random_task)
-    marl.register_env("pathfinding/maps", map_task)
+    marl.register_env("pathfinding/random", random_task, config=RandomMapsConfig)
+    marl.register_env("pathfinding/maps", map_task, config=MapSetConfig)
 
 
 def register_baselines() -> None:
@@ -94,8 +69,11 @@ def register_baselines() -> None:
 
 __all__ = [
     "MapSet",
+    "MapSetConfig",
+    "PathfindingConfig",
     "PathfindingEnv",
     "RandomMaps",
+    "RandomMapsConfig",
     "map_task",
     "random_task",
     "register",

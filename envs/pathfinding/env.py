@@ -15,11 +15,13 @@ Modes (POGEMA's `on_target`):
 Observation of an agent, flattened: channels of the `(2R+1) x (2R+1)` window centred on it (obstacles, with
 off-map cells as obstacles; present agents, itself included; its goal, projected onto the window's border
 when outside; optionally the cells of its planned shortest path), then the unit vector towards its goal
-(row, column; zero on the goal). `observation_layout()` splits it. Global state: the obstacle grid, then
+(row, column; zero on the goal). `split_observation()` splits it. Global state: the obstacle grid, then
 every agent's (row, column) and goal normalised to [0, 1], then which agents are present.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -37,9 +39,34 @@ from envs.pathfinding.planning import (
 from envs.pathfinding.sources import MapSource
 from marl import BatchedEnv, GroupSpec, agent_names
 from marl.core.recycling import RecycledTensors
+from marl.core.validation import check_bool, check_choice, check_positive_int, validated
 
 MODES = ("finish", "classic", "lifelong")
-GROUP = "agents"
+GROUP = "agent"
+
+
+@dataclass
+class PathfindingConfig:
+    """Config keys of every pathfinding task (the tasks add where their maps come from)."""
+
+    n_agents: int = 32
+    obs_radius: int = 5  # an agent sees the (2R+1) x (2R+1) window around it
+    mode: str = "lifelong"  # finish, classic or lifelong (POGEMA's on_target: finish, nothing, restart)
+    collision: str = "soft"  # priority, block_both or soft (POGEMA's collision systems)
+    max_steps: int = 256
+    path_channel: bool = False  # add an observation channel with the agent's planned shortest path
+    action_mask: bool = False  # publish masks of the moves that leave the map or hit an obstacle
+    render_paths: bool = False  # draw every agent's planned path
+    render_windows: bool = False  # draw every agent's observation window
+
+    def validate(self) -> None:
+        check_positive_int("n_agents", self.n_agents)
+        check_positive_int("obs_radius", self.obs_radius)
+        check_choice("mode", self.mode, MODES)
+        check_choice("collision", self.collision, COLLISION_SYSTEMS)
+        check_positive_int("max_steps", self.max_steps)
+        for key in ("path_channel", "action_mask", "render_paths", "render_windows"):
+            check_bool(key, getattr(self, key))
 
 
 class PathfindingEnv(BatchedEnv):
@@ -48,31 +75,22 @@ class PathfindingEnv(BatchedEnv):
     def __init__(
         self,
         maps: MapSource,
+        config: PathfindingConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        n_agents: int = 32,
-        obs_radius: int = 5,
-        mode: str = "lifelong",
-        collision: str = "soft",
-        max_steps: int = 256,
-        path_channel: bool = False,
-        action_mask: bool = False,
-        render_paths: bool = False,
-        render_windows: bool = False,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if collision not in COLLISION_SYSTEMS:
-            raise ValueError(f"collision must be one of {COLLISION_SYSTEMS}, got {collision!r}")
-        if isinstance(n_agents, bool) or not isinstance(n_agents, int) or n_agents < 1:
-            raise ValueError(f"n_agents must be a positive int, got {n_agents!r}")
-        if isinstance(obs_radius, bool) or not isinstance(obs_radius, int) or obs_radius < 1:
-            raise ValueError(f"obs_radius must be a positive int, got {obs_radius!r}")
+        self.config = config = validated(config, PathfindingConfig)
+        n_agents, obs_radius, path_channel = config.n_agents, config.obs_radius, config.path_channel
         self.maps = maps
-        self.n_agents, self.radius, self.mode, self.collision = n_agents, obs_radius, mode, collision
-        self.path_channel, self.use_action_mask = path_channel, action_mask
-        self.render_paths, self.render_windows = render_paths, render_windows
+        self.n_agents, self.radius, self.mode, self.collision = (
+            n_agents,
+            obs_radius,
+            config.mode,
+            config.collision,
+        )
+        self.path_channel, self.use_action_mask = path_channel, config.action_mask
+        self.render_paths, self.render_windows = config.render_paths, config.render_windows
         self.height, self.width = maps.shape
         self.window = 2 * obs_radius + 1
         self.channels = ("obstacles", "agents", "goal") + (("path",) if path_channel else ())
@@ -91,7 +109,7 @@ class PathfindingEnv(BatchedEnv):
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
+            max_steps=config.max_steps,
             state_space=state_space,
         )
         B, dev, R = num_envs, self.device, obs_radius
@@ -122,7 +140,7 @@ class PathfindingEnv(BatchedEnv):
         # the change of an agent's flat cell index under each action
         self.move_delta = torch.tensor([dr * W + dc for dr, dc in MOVES], device=dev)
         self._padded_move_delta = torch.tensor([dr * self.padded_width + dc for dr, dc in MOVES], device=dev)
-        self._resolve = RESOLVERS[collision]
+        self._resolve = RESOLVERS[config.collision]
         self._cell_table = CellTable(B, H * W, dev)
         # per-cell lookup tables (cheaper than integer division on every step)
         cells = torch.arange(H * W, device=dev)
@@ -138,7 +156,7 @@ class PathfindingEnv(BatchedEnv):
         self._state_cache: Tensor | None = None
 
     # ------------------------------------------------------------------ layout helpers
-    def observation_layout(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+    def split_observation(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """Split observations `[..., obs_size]` into the window `[..., C, 2R+1, 2R+1]` and the goal direction
         `[..., 2]`; channel names are `self.channels`."""
         grid = obs[..., :-2].unflatten(-1, (len(self.channels), self.window, self.window))

@@ -35,7 +35,7 @@ def render_copy(env, index: int, cell: int | None = None) -> np.ndarray:
     W, n = env.width, env.n_agents
     pos = env.pos[index].tolist()
     goal = env.goal[index].tolist()
-    present = env.alive["agents"][index].tolist()
+    present = env.alive["agent"][index].tolist()
     paths = env.planned_paths(2 * env.radius)[index].tolist() if getattr(env, "render_paths", False) else None
     windows = (
         pygame.Surface(surface.get_size(), pygame.SRCALPHA) if getattr(env, "render_windows", False) else None

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from envs.pathfinding.maps import GridMap, read_map, resolve_map_files
+from marl.core.validation import check_int, check_number
 
 
 class MapSource:
@@ -28,10 +29,9 @@ class RandomMaps(MapSource):
     generator), drawn from the environment's generator."""
 
     def __init__(self, height: int, width: int, density: float) -> None:
-        if height < 2 or width < 2:
-            raise ValueError(f"random maps need at least 2x2 cells, got {height}x{width}")
-        if not 0.0 <= density < 1.0:
-            raise ValueError(f"density must be in [0, 1), got {density}")
+        check_int("height", height, low=2)
+        check_int("width", width, low=2)
+        check_number("density", density, low=0.0, high=1.0, high_open=True)
         self.shape, self.density = (height, width), density
         self.names = [f"random {height}x{width} density {density}"]
 

@@ -7,9 +7,16 @@ physics core): `swarm/aggregation`, `swarm/formation`, `swarm/navigation`. See d
 from __future__ import annotations
 
 import marl
-from envs.swarm.kinematic import Kuramoto, Vicsek
-from envs.swarm.neighbours import Neighbours, nearest, pairwise_offsets
-from envs.swarm.physical import Aggregation, Formation, Navigation
+from envs.swarm.base import SwarmConfig
+from envs.swarm.kinematic import Kuramoto, KuramotoConfig, TorusConfig, Vicsek, VicsekConfig
+from envs.swarm.physical import (
+    Aggregation,
+    ArenaConfig,
+    Formation,
+    FormationConfig,
+    Navigation,
+    NavigationConfig,
+)
 
 TASKS = {
     "swarm/vicsek": Vicsek,
@@ -21,14 +28,18 @@ TASKS = {
 
 __all__ = [
     "Aggregation",
+    "ArenaConfig",
     "Formation",
+    "FormationConfig",
     "Kuramoto",
+    "KuramotoConfig",
     "Navigation",
-    "Neighbours",
+    "NavigationConfig",
+    "SwarmConfig",
     "TASKS",
+    "TorusConfig",
     "Vicsek",
-    "nearest",
-    "pairwise_offsets",
+    "VicsekConfig",
     "register",
 ]
 
@@ -36,4 +47,4 @@ __all__ = [
 def register() -> None:
     """Register every swarm task with the core (idempotent)."""
     for env_id, factory in TASKS.items():
-        marl.register_env(env_id, factory)
+        marl.register_env(env_id, factory, config=factory.config_class)

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.swarm.neighbours import Neighbours, nearest
 from envs.swarm.render import LINK_COLOUR, Canvas
-from marl import BatchedEnv, GroupSpec, agent_names
+from marl import BatchedEnv, GroupSpec, Neighbours, agent_names
+from marl.core.neighbours import METHODS, nearest
+from marl.core.validation import check_bool, check_choice, check_int, check_number, check_positive_int
 
-GROUP = "agents"
+GROUP = "agent"
 
 
 @dataclass(frozen=True)
@@ -41,46 +42,33 @@ class ObservationBlock:
         return self.k * (self.features + 1)
 
 
-# ---------------------------------------------------------------------------- parameter validation
-def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and <= {maximum}" if maximum is not None else ""
-        raise ValueError(f"{name} must be >= {minimum}{upper}, got {value}")
-    return int(value)
+# ---------------------------------------------------------------------------- the config keys
+@dataclass
+class SwarmConfig:
+    """Config keys every swarm task accepts; each task's config subclasses it (with its own defaults)."""
 
+    n_agents: int = 32
+    k_neighbours: int = 6  # the nearest other agents each agent observes
+    neighbour_radius: float | None = None  # None: the k nearest at any distance
+    neighbour_search: str = (
+        "auto"  # auto, brute or cells (cell lists need neighbour_radius); all give the same
+    )
+    continuous_actions: bool = True
+    max_steps: int = 100
+    render_neighbours: bool = False  # draw each agent's links to its observed neighbours
+    render_size: int = 400  # pixels per side
 
-def check_float(
-    name: str,
-    value: object,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    *,
-    strict_minimum: bool = False,
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None and (value <= minimum if strict_minimum else value < minimum):
-        raise ValueError(f"{name} must be {'>' if strict_minimum else '>='} {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return value
-
-
-def check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
-    return bool(value)
-
-
-def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return str(value)
+    def validate(self) -> None:
+        check_int("n_agents", self.n_agents, low=2)
+        check_int("k_neighbours", self.k_neighbours, low=1, high=self.n_agents - 1)
+        check_number("neighbour_radius", self.neighbour_radius, low=0.0, low_open=True, allow_none=True)
+        check_choice("neighbour_search", self.neighbour_search, METHODS)
+        if self.neighbour_search == "cells" and self.neighbour_radius is None:
+            raise ValueError("neighbour_search='cells' needs a neighbour_radius (cells are one radius wide)")
+        check_bool("continuous_actions", self.continuous_actions)
+        check_positive_int("max_steps", self.max_steps)
+        check_bool("render_neighbours", self.render_neighbours)
+        check_int("render_size", self.render_size, low=64)
 
 
 # ---------------------------------------------------------------------------- the shared base class
@@ -95,10 +83,8 @@ class SwarmEnv(BatchedEnv):
 
     def __init__(
         self,
+        config: SwarmConfig,
         *,
-        n_agents: int,
-        k_neighbours: int,
-        neighbour_radius: float | None,
         world_size: float,
         torus: bool,
         own_features: int,
@@ -108,36 +94,29 @@ class SwarmEnv(BatchedEnv):
         num_envs: int,
         device: str | torch.device,
         seed: int | None,
-        max_steps: int,
-        render_neighbours: bool,
-        render_size: int,
     ) -> None:
-        self.n_agents = check_int("n_agents", n_agents, 2)
-        self.k_neighbours = check_int("k_neighbours", k_neighbours, 1, n_agents - 1)
-        self.neighbour_radius = (
-            None
-            if neighbour_radius is None
-            else check_float("neighbour_radius", neighbour_radius, 0.0, strict_minimum=True)
-        )
-        self.world_size = check_float("world_size", world_size, 0.0, strict_minimum=True)
-        self.torus = torus
-        self.render_neighbours = check_bool("render_neighbours", render_neighbours)
-        self.render_size = check_int("render_size", render_size, 64)
+        self.config = config
+        self.n_agents, self.k_neighbours = config.n_agents, config.k_neighbours
+        self.neighbour_radius = config.neighbour_radius
+        self.world_size, self.torus = world_size, torus
+        self.render_neighbours, self.render_size = config.render_neighbours, config.render_size
         self.own_features = own_features
         self.blocks = blocks
         size = own_features + sum(b.size for b in blocks)
         observation_space = gym.spaces.Box(-1.0, 1.0, (size,), np.float32)
-        spec = GroupSpec(agent_names("agent", n_agents), observation_space, action_space)
+        spec = GroupSpec(
+            agent_names("agent", self.n_agents), observation_space, action_space, neighbours=self.k_neighbours
+        )
         state_space = gym.spaces.Box(-1.0, 1.0, (state_size,), np.float32)
         super().__init__(
             groups={GROUP: spec},
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=check_int("max_steps", max_steps, 1),
+            max_steps=config.max_steps,
             state_space=state_space,
         )
-        self._neighbours: Neighbours | None = None
+        self._neighbour_cache: Neighbours | None = None
         self._metric_last = torch.zeros(self.num_envs, device=self.device)
         self._metric_sum = torch.zeros(self.num_envs, device=self.device)
 
@@ -149,25 +128,21 @@ class SwarmEnv(BatchedEnv):
     def neighbours(self) -> Neighbours:
         """Each agent's `k_neighbours` nearest other agents (within `neighbour_radius` if set), for the
         current state; computed once per state and shared by observations, rewards and the graph."""
-        if self._neighbours is None:
-            self._neighbours = nearest(
+        if self._neighbour_cache is None:
+            self._neighbour_cache = nearest(
                 self.positions(),
                 self.positions(),
                 self.k_neighbours,
                 radius=self.neighbour_radius,
                 torus_size=self.world_size if self.torus else None,
                 exclude_self=True,
+                method=self.config.neighbour_search,
             )
-        return self._neighbours
+        return self._neighbour_cache
 
-    def neighbour_graph(self) -> tuple[Tensor, Tensor]:
-        """The observation graph in torch-geometric's convention over `num_envs * n_agents` nodes.
-
-        `edge_index [2, E]`: row 0 the neighbour j (source), row 1 the observing agent i (target), node
-        `b * n_agents + i`; `edge_attr [E, 3]`: j's offset from i (x, y) and their distance. The dense form
-        (index / mask / offset / distance, `[B, N, k]`) is `neighbours()`.
-        """
-        return self.neighbours().edge_index()
+    def _neighbours(self) -> dict[str, Neighbours]:
+        """Published in `step["agent"].neighbours` (graph policies read `edge_index()` / `edge_attr()`)."""
+        return {GROUP: self.neighbours()}
 
     def _nothing_to_reset(self, mask: Tensor) -> bool:
         """True when no copy in `mask` ends, so `_reset` can skip its draws and keep the neighbour lists.
@@ -177,7 +152,7 @@ class SwarmEnv(BatchedEnv):
 
     def _state_changed(self) -> None:
         """Call after every change of positions so the neighbour lists are recomputed."""
-        self._neighbours = None
+        self._neighbour_cache = None
 
     # ------------------------------------------------------------------ the task metric
     def _record_metric(self, value: Tensor) -> None:

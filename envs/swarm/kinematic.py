@@ -7,24 +7,17 @@ the model's own coupling, whose strength is a parameter (0 by default: the agent
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
 
-from envs.swarm.base import (
-    GROUP,
-    ObservationBlock,
-    SwarmEnv,
-    check_bool,
-    check_float,
-    check_int,
-    scalar_action_levels,
-    wrap_angle,
-)
-from envs.swarm.neighbours import Neighbours
+from envs.swarm.base import GROUP, ObservationBlock, SwarmConfig, SwarmEnv, scalar_action_levels, wrap_angle
 from envs.swarm.render import TICK_COLOUR, Canvas, hue_colours
+from marl.core.neighbours import Neighbours
+from marl.core.validation import check_int, check_number, validated
 
 
 def order_parameter(angles: Tensor) -> Tensor:
@@ -39,33 +32,49 @@ def neighbourhood_mean_direction(angles: Tensor, nb: Neighbours) -> tuple[Tensor
     return cos + nb.gather(cos).sum(-1), sin + nb.gather(sin).sum(-1)
 
 
+@dataclass
+class TorusConfig(SwarmConfig):
+    """Keys of the torus tasks: the torus' side and the discrete action's levels."""
+
+    world_size: float = 4.0  # side of the torus
+    n_discrete_actions: int = 5  # with continuous_actions=False: levels spread evenly over [-1, 1]
+
+    def validate(self) -> None:
+        super().validate()
+        check_number("world_size", self.world_size, low=0.0, low_open=True)
+        check_int("n_discrete_actions", self.n_discrete_actions, low=2)
+
+
 class _TorusSwarm(SwarmEnv):
     """Shared parts of the two torus tasks: a scalar angle action per agent and the neighbour features
     (offset normalised by the sensing scale, neighbour angle relative to one's own)."""
 
     def __init__(
         self,
+        config: TorusConfig,
         *,
-        continuous_actions: bool,
-        n_discrete_actions: int,
         own_features: int,
         state_features: int,
-        **kwargs,
+        num_envs: int,
+        device: str | torch.device,
+        seed: int | None,
     ) -> None:
-        self.continuous_actions = check_bool("continuous_actions", continuous_actions)
+        self.continuous_actions = config.continuous_actions
         if self.continuous_actions:
             action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         else:
-            n = check_int("n_discrete_actions", n_discrete_actions, 2)
-            action_space = gym.spaces.Discrete(n)
-        n_agents, k = kwargs["n_agents"], kwargs["k_neighbours"]
+            action_space = gym.spaces.Discrete(config.n_discrete_actions)
         super().__init__(
+            config,
+            world_size=config.world_size,
             torus=True,
             own_features=own_features,
-            blocks=[ObservationBlock("neighbours", k, 4)],
+            blocks=[ObservationBlock("neighbours", config.k_neighbours, 4)],
             action_space=action_space,
-            state_size=n_agents * state_features,
-            **kwargs,
+            state_size=config.n_agents * state_features,
+            num_envs=num_envs,
+            device=device,
+            seed=seed,
         )
         self.render_radius = 0.015 * self.world_size
         radius = self.neighbour_radius
@@ -127,6 +136,25 @@ class _TorusSwarm(SwarmEnv):
         canvas.segments(pos, tips, TICK_COLOUR)
 
 
+@dataclass
+class VicsekConfig(TorusConfig):
+    """Vicsek's keys: speed, turning, noise and the model's own alignment (0: the agents must learn it)."""
+
+    speed: float = 0.1
+    dt: float = 1.0
+    max_turn: float = 0.5  # the largest turn per step an action asks for (radians)
+    noise: float = 0.1  # width of the uniform heading noise (radians)
+    alignment: float = 0.0  # 1 with zero actions: the classic Vicsek model
+
+    def validate(self) -> None:
+        super().validate()
+        check_number("speed", self.speed, low=0.0)
+        check_number("dt", self.dt, low=0.0, low_open=True)
+        check_number("max_turn", self.max_turn, low=0.0, high=math.pi)
+        check_number("noise", self.noise, low=0.0, high=2 * math.pi)
+        check_number("alignment", self.alignment, low=0.0, high=1.0)
+
+
 class Vicsek(_TorusSwarm):
     """Vicsek flocking: agents move at constant speed on a torus and steer their heading; the shared reward
     is the polarisation `|sum_i (cos th_i, sin th_i)| / N`.
@@ -138,46 +166,20 @@ class Vicsek(_TorusSwarm):
     relative to one's own.
     """
 
+    config_class = VicsekConfig
+
     def __init__(
         self,
+        config: VicsekConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        n_agents: int = 32,
-        k_neighbours: int = 6,
-        neighbour_radius: float | None = None,
-        world_size: float = 4.0,
-        speed: float = 0.1,
-        dt: float = 1.0,
-        max_turn: float = 0.5,
-        noise: float = 0.1,
-        alignment: float = 0.0,
-        continuous_actions: bool = True,
-        n_discrete_actions: int = 5,
-        max_steps: int = 100,
-        render_neighbours: bool = False,
-        render_size: int = 400,
     ) -> None:
-        self.speed = check_float("speed", speed, 0.0)
-        self.dt = check_float("dt", dt, 0.0, strict_minimum=True)
-        self.max_turn = check_float("max_turn", max_turn, 0.0, math.pi)
-        self.noise = check_float("noise", noise, 0.0, 2 * math.pi)
-        self.alignment = check_float("alignment", alignment, 0.0, 1.0)
+        config = validated(config, self.config_class)
+        self.speed, self.dt, self.max_turn = config.speed, config.dt, config.max_turn
+        self.noise, self.alignment = config.noise, config.alignment
         super().__init__(
-            continuous_actions=continuous_actions,
-            n_discrete_actions=n_discrete_actions,
-            own_features=2,
-            state_features=4,
-            n_agents=n_agents,
-            k_neighbours=k_neighbours,
-            neighbour_radius=neighbour_radius,
-            world_size=world_size,
-            num_envs=num_envs,
-            device=device,
-            seed=seed,
-            max_steps=max_steps,
-            render_neighbours=render_neighbours,
-            render_size=render_size,
+            config, own_features=2, state_features=4, num_envs=num_envs, device=device, seed=seed
         )
 
     def _reset(self, mask: Tensor) -> None:
@@ -209,6 +211,27 @@ class Vicsek(_TorusSwarm):
         return self._metric_stats("polarisation")
 
 
+@dataclass
+class KuramotoConfig(TorusConfig):
+    """Kuramoto's keys: the oscillators' frequencies, the model's own coupling and the action's reach."""
+
+    dt: float = 0.1
+    freq_mean: float = 0.0
+    freq_spread: float = 1.0  # natural frequencies ~ U[freq_mean - freq_spread, freq_mean + freq_spread]
+    coupling: float = 0.0  # the model's coupling K (0: the agents must learn to synchronise)
+    max_phase_step: float = 0.5  # the largest phase change per step an action asks for (radians)
+    noise: float = 0.0  # width of the uniform phase noise (radians)
+
+    def validate(self) -> None:
+        super().validate()
+        check_number("dt", self.dt, low=0.0, low_open=True)
+        check_number("freq_mean", self.freq_mean)
+        check_number("freq_spread", self.freq_spread, low=0.0)
+        check_number("coupling", self.coupling)
+        check_number("max_phase_step", self.max_phase_step, low=0.0, high=math.pi)
+        check_number("noise", self.noise, low=0.0, high=2 * math.pi)
+
+
 class Kuramoto(_TorusSwarm):
     """Kuramoto synchronisation: each agent is an oscillator with phase th_i and natural frequency w_i, at a
     fixed random position on a torus; it nudges its own phase. The shared reward is the order parameter
@@ -222,48 +245,20 @@ class Kuramoto(_TorusSwarm):
     cos and sin of its phase relative to one's own.
     """
 
+    config_class = KuramotoConfig
+
     def __init__(
         self,
+        config: KuramotoConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        n_agents: int = 32,
-        k_neighbours: int = 6,
-        neighbour_radius: float | None = None,
-        world_size: float = 4.0,
-        dt: float = 0.1,
-        freq_mean: float = 0.0,
-        freq_spread: float = 1.0,
-        coupling: float = 0.0,
-        max_phase_step: float = 0.5,
-        noise: float = 0.0,
-        continuous_actions: bool = True,
-        n_discrete_actions: int = 5,
-        max_steps: int = 100,
-        render_neighbours: bool = False,
-        render_size: int = 400,
     ) -> None:
-        self.dt = check_float("dt", dt, 0.0, strict_minimum=True)
-        self.freq_mean = check_float("freq_mean", freq_mean)
-        self.freq_spread = check_float("freq_spread", freq_spread, 0.0)
-        self.coupling = check_float("coupling", coupling)
-        self.max_phase_step = check_float("max_phase_step", max_phase_step, 0.0, math.pi)
-        self.noise = check_float("noise", noise, 0.0, 2 * math.pi)
+        config = validated(config, self.config_class)
+        self.dt, self.freq_mean, self.freq_spread = config.dt, config.freq_mean, config.freq_spread
+        self.coupling, self.max_phase_step, self.noise = config.coupling, config.max_phase_step, config.noise
         super().__init__(
-            continuous_actions=continuous_actions,
-            n_discrete_actions=n_discrete_actions,
-            own_features=3,
-            state_features=5,
-            n_agents=n_agents,
-            k_neighbours=k_neighbours,
-            neighbour_radius=neighbour_radius,
-            world_size=world_size,
-            num_envs=num_envs,
-            device=device,
-            seed=seed,
-            max_steps=max_steps,
-            render_neighbours=render_neighbours,
-            render_size=render_size,
+            config, own_features=3, state_features=5, num_envs=num_envs, device=device, seed=seed
         )
         self.frequency = torch.zeros(self.num_envs, self.n_agents, device=self.device)
 

@@ -1,6 +1,6 @@
 """Physical swarm tasks in a walled square arena: aggregation, formation, navigation among obstacles.
 
-Agents are discs of the particle-world physics core (`envs.mpe.physics.ParticleWorld`: mpe2's contact forces,
+Agents are discs of the particle-world physics core (`envs.particles.ParticleWorld`: mpe2's contact forces,
 damping and speed limit), pushed by their actions; obstacles are immovable colliding discs. The arena has
 hard, elastic walls: after each physics step a disc that crossed a wall is mirrored back inside and the
 velocity component across that wall flips sign. (Mirroring rather than clamping keeps distinct discs
@@ -11,27 +11,18 @@ discs has no direction.)
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
 
-from envs.mpe.physics import ParticleWorld
-from envs.swarm.base import (
-    GROUP,
-    ObservationBlock,
-    SwarmEnv,
-    check_bool,
-    check_choice,
-    check_float,
-    check_int,
-)
-from envs.swarm.neighbours import Neighbours, nearest
+from envs.particles.physics import MOVE_DIRECTIONS, ParticleWorld
+from envs.swarm.base import GROUP, ObservationBlock, SwarmConfig, SwarmEnv
 from envs.swarm.render import AGENT_COLOUR, MARK_COLOUR, OBSTACLE_COLOUR, Canvas, hue_colours
-
-# discrete movement choice -> unit force, in mpe2's order: no-op, -x, +x, -y, +y
-MOVE_DIRECTIONS = ((0.0, 0.0), (-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
+from marl.core.neighbours import Neighbours, nearest
+from marl.core.validation import check_choice, check_int, check_number, validated
 
 
 def spawn_cells(
@@ -56,62 +47,78 @@ def spawn_cells(
     return centre * cell + offset + jitter
 
 
+@dataclass
+class ArenaConfig(SwarmConfig):
+    """Keys of the arena tasks: the arena's side and the agents' discs and dynamics (mpe2's physics)."""
+
+    world_size: float | None = None  # side of the square arena; None: sized to the things placed in it
+    agent_size: float = 0.05  # disc radius
+    max_speed: float = 1.0
+    accel: float = 5.0  # force per unit of action
+    damping: float = 0.25
+    dt: float = 0.1
+
+    def validate(self) -> None:
+        super().validate()
+        check_number("world_size", self.world_size, low=0.0, low_open=True, allow_none=True)
+        check_number("agent_size", self.agent_size, low=0.0, low_open=True)
+        check_number("max_speed", self.max_speed, low=0.0, low_open=True)
+        check_number("accel", self.accel, low=0.0)
+        check_number("damping", self.damping, low=0.0, high=1.0)
+        check_number("dt", self.dt, low=0.0, low_open=True)
+
+
 class _ArenaSwarm(SwarmEnv):
     """Shared parts of the physical tasks: the physics world, actions -> forces, walls, spawning, the
     own (velocity, position) features and the neighbour features (offset, relative velocity)."""
 
     def __init__(
         self,
+        config: ArenaConfig,
         *,
-        n_agents: int,
         n_obstacles: int,
         n_goals: int,
-        agent_size: float,
         obstacle_size: float,
-        world_size: float | None,
         min_world_size: float,
-        max_speed: float,
-        accel: float,
-        damping: float,
-        dt: float,
-        continuous_actions: bool,
         own_features: int,
         blocks: list[ObservationBlock],
         state_features: int,
+        num_envs: int,
+        device: str | torch.device,
+        seed: int | None,
         extra_state: int = 0,
-        **kwargs,
     ) -> None:
-        n_agents = check_int("n_agents", n_agents, 2)
-        self.agent_size = check_float("agent_size", agent_size, 0.0, strict_minimum=True)
-        self.obstacle_size = check_float("obstacle_size", obstacle_size, 0.0, strict_minimum=True)
-        self.max_speed = check_float("max_speed", max_speed, 0.0, strict_minimum=True)
-        self.accel = check_float("accel", accel, 0.0)
-        damping = check_float("damping", damping, 0.0, 1.0)
-        dt = check_float("dt", dt, 0.0, strict_minimum=True)
+        n_agents = config.n_agents
+        self.agent_size, self.obstacle_size = config.agent_size, obstacle_size
+        self.max_speed, self.accel = config.max_speed, config.accel
         self.n_obstacles = n_obstacles
         # spawn grid: cells twice the largest diameter, and twice as many cells as things to place
         self.cell = 4 * max(self.agent_size, self.obstacle_size if n_obstacles else 0.0)
         self.spawn_count = n_agents + n_goals + n_obstacles
+        world_size = config.world_size
         if world_size is None:
             world_size = max(self.cell * math.ceil(math.sqrt(2 * self.spawn_count)), min_world_size)
-        world_size = check_float("world_size", world_size, 0.0, strict_minimum=True)
         if world_size < min_world_size:
             raise ValueError(
                 f"world_size={world_size} is too small for this task: need >= {min_world_size:.3g}"
             )
-        self.continuous_actions = check_bool("continuous_actions", continuous_actions)
+        self.continuous_actions = config.continuous_actions
         action_space = (
-            gym.spaces.Box(-1.0, 1.0, (2,), np.float32) if self.continuous_actions else gym.spaces.Discrete(5)
+            gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+            if self.continuous_actions
+            else gym.spaces.Discrete(len(MOVE_DIRECTIONS))
         )
         super().__init__(
-            n_agents=n_agents,
+            config,
             world_size=world_size,
             torus=False,
             own_features=own_features,
             blocks=blocks,
             action_space=action_space,
             state_size=n_agents * state_features + extra_state,
-            **kwargs,
+            num_envs=num_envs,
+            device=device,
+            seed=seed,
         )
         radius = self.neighbour_radius
         self.sensing_scale = self.world_size if radius is None else min(radius, self.world_size)
@@ -122,8 +129,8 @@ class _ArenaSwarm(SwarmEnv):
             movable=[True] * N + [False] * M,
             collide=[True] * (N + M),
             max_speed=[self.max_speed] * N + [math.inf] * M,
-            damping=damping,
-            dt=dt,
+            damping=config.damping,
+            dt=config.dt,
             device=self.device,
         )
         self.move_directions = torch.tensor(MOVE_DIRECTIONS, device=self.device)
@@ -215,49 +222,28 @@ class Aggregation(_ArenaSwarm):
     scale and velocity relative to one's own / (2 max_speed).
     """
 
+    config_class = ArenaConfig
+
     def __init__(
         self,
+        config: ArenaConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        n_agents: int = 32,
-        k_neighbours: int = 6,
-        neighbour_radius: float | None = None,
-        world_size: float | None = None,
-        agent_size: float = 0.05,
-        max_speed: float = 1.0,
-        accel: float = 5.0,
-        damping: float = 0.25,
-        dt: float = 0.1,
-        continuous_actions: bool = True,
-        max_steps: int = 100,
-        render_neighbours: bool = False,
-        render_size: int = 400,
     ) -> None:
+        config = validated(config, self.config_class)
         super().__init__(
-            n_agents=n_agents,
+            config,
             n_obstacles=0,
             n_goals=0,
-            agent_size=agent_size,
-            obstacle_size=agent_size,
-            world_size=world_size,
+            obstacle_size=config.agent_size,
             min_world_size=0.0,
-            max_speed=max_speed,
-            accel=accel,
-            damping=damping,
-            dt=dt,
-            continuous_actions=continuous_actions,
             own_features=4,
-            blocks=[ObservationBlock("neighbours", k_neighbours, 4)],
+            blocks=[ObservationBlock("neighbours", config.k_neighbours, 4)],
             state_features=4,
-            k_neighbours=k_neighbours,
-            neighbour_radius=neighbour_radius,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            render_neighbours=render_neighbours,
-            render_size=render_size,
         )
 
     def distance_to_centroid(self) -> Tensor:
@@ -292,6 +278,9 @@ class Aggregation(_ArenaSwarm):
         canvas.crosses(centroid[None], 2 * self.agent_size, MARK_COLOUR, width=2)
 
 
+FORMATION_SHAPES = ("ring", "grid")
+
+
 def formation_slots(shape: str, n: int, spacing: float) -> tuple[Tensor, float]:
     """The target slots of a formation around the origin, `[n, 2]`, and its radius (farthest slot).
 
@@ -313,6 +302,22 @@ def formation_slots(shape: str, n: int, spacing: float) -> tuple[Tensor, float]:
     return slots, float(slots.norm(dim=-1).max())
 
 
+@dataclass
+class FormationConfig(ArenaConfig):
+    """Formation's keys: the target shape, its spacing and how many slots an agent observes."""
+
+    n_agents: int = 16
+    k_slots: int = 4  # the nearest target slots each agent observes
+    shape: str = "ring"  # ring or grid
+    spacing: float = 0.2  # between neighbouring slots
+
+    def validate(self) -> None:
+        super().validate()
+        check_choice("shape", self.shape, FORMATION_SHAPES)
+        check_number("spacing", self.spacing, low=2 * self.agent_size, low_open=True)
+        check_int("k_slots", self.k_slots, low=1, high=self.n_agents)
+
+
 class Formation(_ArenaSwarm):
     """Formation: take up a target shape (a ring or a grid of `n_agents` slots) around a goal point drawn
     per episode. No agent is assigned to a slot; the shared reward is minus the formation error, the mean
@@ -322,62 +327,35 @@ class Formation(_ArenaSwarm):
     world_size; per neighbour as in aggregation; the `k_slots` nearest target slots' offsets / world_size.
     """
 
+    config_class = FormationConfig
+
     def __init__(
         self,
+        config: FormationConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        n_agents: int = 16,
-        k_neighbours: int = 6,
-        k_slots: int = 4,
-        neighbour_radius: float | None = None,
-        shape: str = "ring",
-        spacing: float = 0.2,
-        world_size: float | None = None,
-        agent_size: float = 0.05,
-        max_speed: float = 1.0,
-        accel: float = 5.0,
-        damping: float = 0.25,
-        dt: float = 0.1,
-        continuous_actions: bool = True,
-        max_steps: int = 100,
-        render_neighbours: bool = False,
-        render_size: int = 400,
     ) -> None:
-        check_int("n_agents", n_agents, 2)
-        self.shape = check_choice("shape", shape, ("ring", "grid"))
-        self.spacing = check_float("spacing", spacing, 2 * agent_size, strict_minimum=True)
-        self.k_slots = check_int("k_slots", k_slots, 1, n_agents)
-        slots, self.formation_radius = formation_slots(self.shape, n_agents, self.spacing)
+        config = validated(config, self.config_class)
+        self.shape, self.spacing, self.k_slots = config.shape, config.spacing, config.k_slots
+        slots, self.formation_radius = formation_slots(self.shape, config.n_agents, self.spacing)
         # the whole formation fits inside the arena, with a margin of one spacing
         self._centre_room = self.formation_radius + self.spacing
         super().__init__(
-            n_agents=n_agents,
+            config,
             n_obstacles=0,
             n_goals=0,
-            agent_size=agent_size,
-            obstacle_size=agent_size,
-            world_size=world_size,
-            min_world_size=2 * self._centre_room + 2 * agent_size,
-            max_speed=max_speed,
-            accel=accel,
-            damping=damping,
-            dt=dt,
-            continuous_actions=continuous_actions,
+            obstacle_size=config.agent_size,
+            min_world_size=2 * self._centre_room + 2 * config.agent_size,
             own_features=6,
             blocks=[
-                ObservationBlock("neighbours", k_neighbours, 4),
+                ObservationBlock("neighbours", config.k_neighbours, 4),
                 ObservationBlock("slots", self.k_slots, 2),
             ],
             state_features=6,
-            k_neighbours=k_neighbours,
-            neighbour_radius=neighbour_radius,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            render_neighbours=render_neighbours,
-            render_size=render_size,
         )
         self.slot_offsets = slots.to(self.device)
         self.centre = torch.zeros(self.num_envs, 2, device=self.device)
@@ -425,6 +403,29 @@ class Formation(_ArenaSwarm):
         canvas.crosses(self.slots()[index].cpu().numpy(), self.agent_size, MARK_COLOUR)
 
 
+@dataclass
+class NavigationConfig(ArenaConfig):
+    """Navigation's keys: obstacles, goals, and the reward's bonus and penalty."""
+
+    n_agents: int = 8
+    k_neighbours: int = 4
+    n_obstacles: int = 8
+    k_obstacles: int = 4  # the nearest obstacles each agent observes
+    obstacle_size: float = 0.1  # disc radius
+    goal_radius: float = 0.1  # an agent within this distance of its goal has reached it
+    goal_bonus: float = 1.0
+    collision_penalty: float = 0.1
+
+    def validate(self) -> None:
+        super().validate()
+        check_int("n_obstacles", self.n_obstacles, low=0)
+        check_int("k_obstacles", self.k_obstacles, low=0, high=self.n_obstacles)
+        check_number("obstacle_size", self.obstacle_size, low=0.0, low_open=True)
+        check_number("goal_radius", self.goal_radius, low=0.0, low_open=True)
+        check_number("goal_bonus", self.goal_bonus)
+        check_number("collision_penalty", self.collision_penalty)
+
+
 class Navigation(_ArenaSwarm):
     """Navigation: every agent drives to its own goal among static circular obstacles and the other agents.
 
@@ -441,64 +442,34 @@ class Navigation(_ArenaSwarm):
     (steps to first arrival, averaged over agents; an agent that never arrives counts `max_steps`).
     """
 
+    config_class = NavigationConfig
+
     def __init__(
         self,
+        config: NavigationConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        n_agents: int = 8,
-        k_neighbours: int = 4,
-        n_obstacles: int = 8,
-        k_obstacles: int = 4,
-        neighbour_radius: float | None = None,
-        world_size: float | None = None,
-        agent_size: float = 0.05,
-        obstacle_size: float = 0.1,
-        goal_radius: float = 0.1,
-        goal_bonus: float = 1.0,
-        collision_penalty: float = 0.1,
-        max_speed: float = 1.0,
-        accel: float = 5.0,
-        damping: float = 0.25,
-        dt: float = 0.1,
-        continuous_actions: bool = True,
-        max_steps: int = 100,
-        render_neighbours: bool = False,
-        render_size: int = 400,
     ) -> None:
-        n_obstacles = check_int("n_obstacles", n_obstacles, 0)
-        self.k_obstacles = check_int("k_obstacles", k_obstacles, 0, n_obstacles)
-        self.goal_radius = check_float("goal_radius", goal_radius, 0.0, strict_minimum=True)
-        self.goal_bonus = check_float("goal_bonus", goal_bonus)
-        self.collision_penalty = check_float("collision_penalty", collision_penalty)
-        blocks = [ObservationBlock("neighbours", k_neighbours, 4)]
+        config = validated(config, self.config_class)
+        self.k_obstacles, self.goal_radius = config.k_obstacles, config.goal_radius
+        self.goal_bonus, self.collision_penalty = config.goal_bonus, config.collision_penalty
+        blocks = [ObservationBlock("neighbours", config.k_neighbours, 4)]
         if self.k_obstacles:
             blocks.append(ObservationBlock("obstacles", self.k_obstacles, 3))
         super().__init__(
-            n_agents=n_agents,
-            n_obstacles=n_obstacles,
-            n_goals=n_agents,
-            agent_size=agent_size,
-            obstacle_size=obstacle_size,
-            world_size=world_size,
+            config,
+            n_obstacles=config.n_obstacles,
+            n_goals=config.n_agents,
+            obstacle_size=config.obstacle_size,
             min_world_size=0.0,
-            max_speed=max_speed,
-            accel=accel,
-            damping=damping,
-            dt=dt,
-            continuous_actions=continuous_actions,
             own_features=6,
             blocks=blocks,
             state_features=6,
-            extra_state=2 * n_obstacles,
-            k_neighbours=k_neighbours,
-            neighbour_radius=neighbour_radius,
+            extra_state=2 * config.n_obstacles,
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=max_steps,
-            render_neighbours=render_neighbours,
-            render_size=render_size,
         )
         B, N = self.num_envs, self.n_agents
         self.goal = torch.zeros(B, N, 2, device=self.device)

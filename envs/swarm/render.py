@@ -1,4 +1,4 @@
-"""Swarm rendering on top of the particle worlds' `draw_particles` (envs/mpe/render.py).
+"""Swarm rendering on top of the particle worlds' `draw_particles` (envs/particles/render.py).
 
 `draw_particles` draws the discs (agents, obstacles, goal markers) and the arena walls; a `Canvas` then draws
 what discs cannot show on the same picture, in world coordinates: neighbour links (as offsets, so links that
@@ -13,7 +13,7 @@ import colorsys
 import numpy as np
 import pygame
 
-from envs.mpe.render import draw_particles
+from envs.particles.render import draw_particles
 
 Colour = tuple[int, int, int]
 # disc colours are 0..1 floats, as draw_particles takes them; line colours are 0..255 ints, as pygame does

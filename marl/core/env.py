@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from marl.core.neighbours import Neighbours
+
 
 @dataclass(frozen=True)
 class GroupSpec:
@@ -67,6 +69,24 @@ class GroupSpec:
     def n(self) -> int:
         return len(self.agents)
 
+    def action_tensors(self, device: torch.device) -> dict[str, Tensor]:
+        """The action space's constants as tensors on `device`, made once per device so that checking and
+        sampling actions copies nothing to the device per step: `nvec` and `offsets` (where each component
+        starts in the flat mask) for MultiDiscrete, `low` and `high` (float32) for Box."""
+        cache = self.__dict__.setdefault("_action_tensors", {})  # a frozen dataclass: write the dict directly
+        key = str(device)
+        if key not in cache:
+            space = self.action_space
+            if isinstance(space, gym.spaces.MultiDiscrete):
+                offsets = np.concatenate([[0], np.cumsum(space.nvec)[:-1]])
+                values = {"nvec": space.nvec, "offsets": offsets}
+            elif isinstance(space, gym.spaces.Box):
+                values = {"low": space.low.astype(np.float32), "high": space.high.astype(np.float32)}
+            else:
+                values = {}
+            cache[key] = {name: torch.as_tensor(v, device=device) for name, v in values.items()}
+        return cache[key]
+
     @property
     def action_mask_size(self) -> int | None:
         """Width of the group's action mask: A for Discrete(A), sum(nvec) for MultiDiscrete; None for Box."""
@@ -99,49 +119,6 @@ def flatten_obs(obs: Observation, batch_dims: int = 2) -> Tensor:
 def map_obs(obs: Observation, fn: Callable[[Tensor], Tensor]) -> Observation:
     """Apply `fn` to a tensor observation or to every field of a dict observation."""
     return fn(obs) if isinstance(obs, Tensor) else {k: fn(v) for k, v in obs.items()}
-
-
-@dataclass
-class Neighbours:
-    """Who each agent sees: `index [B, n, k]` (indices into the same group's agents) and `mask [B, n, k]`
-    (False: an empty slot, whose index is any valid agent). Graph policies read it; `edge_index` turns it into
-    the `[2, E]` edge list of torch-geometric over the flattened agents `b * n + i`."""
-
-    index: Tensor
-    mask: Tensor
-
-    def __post_init__(self) -> None:
-        if self.index.dim() != 3 or self.mask.shape != self.index.shape:
-            raise ValueError(
-                f"Neighbours needs index and mask of the same shape [B, n, k], got "
-                f"{tuple(self.index.shape)} and {tuple(self.mask.shape)}"
-            )
-
-    @property
-    def k(self) -> int:
-        return self.index.shape[-1]
-
-    def edge_index(self, alive: Tensor | None = None) -> Tensor:
-        """`long [2, E]`: edges neighbour -> agent (source row 0, target row 1) over nodes `b * n + i`;
-        with `alive [B, n]`, edges touching a dead agent are left out."""
-        B, n, k = self.index.shape
-        offset = (torch.arange(B, device=self.index.device) * n)[:, None, None]
-        source = self.index + offset
-        target = (torch.arange(n, device=self.index.device)[None, :, None] + offset).expand(B, n, k)
-        keep = self.mask
-        if alive is not None:
-            keep = keep & alive[:, :, None] & alive.gather(1, self.index.flatten(1)).view(B, n, k)
-        return torch.stack([source[keep], target[keep]])
-
-    def to_pyg(self, x: Tensor, alive: Tensor | None = None) -> Any:
-        """A `torch_geometric.data.Data` batch of the B graphs: `x [B * n, F]`, `edge_index`, `batch`."""
-        from torch_geometric.data import Data
-
-        B, n = self.index.shape[:2]
-        if x.shape[:2] != (B, n):
-            raise ValueError(f"node features have shape {tuple(x.shape)}, expected [{B}, {n}, F]")
-        batch = torch.arange(B, device=x.device).repeat_interleave(n)
-        return Data(x=x.reshape(B * n, *x.shape[2:]), edge_index=self.edge_index(alive), batch=batch)
 
 
 def agent_names(prefix: str, n: int) -> tuple[str, ...]:
@@ -341,7 +318,7 @@ class BatchedEnv:
         # final observation and the statistics are computed every step there.
         if self.device.type == "cpu" and not bool(done.any()):
             return self._assemble(rewards, terminated, joined, truncated=truncated, done=done, final=None)
-        final = self._observation()
+        final = self._observe_with_state()
         info = self._episode_info()
         # masked, vectorised auto-reset of the ended copies (`_reset` may clear alive slots of those copies)
         for g in self.group_specs:
@@ -429,7 +406,7 @@ class BatchedEnv:
         return torch.where(mask.reshape(-1, *([1] * (old.dim() - 1))), new, old)
 
     # ------------------------------------------------------------------ internals
-    def _observation(self) -> tuple[dict[str, Observation], Tensor]:
+    def _observe_with_state(self) -> tuple[dict[str, Observation], Tensor]:
         """The observations and the global state of the current state, each computed once."""
         obs = self._observe()
         state = self._state()
@@ -457,7 +434,7 @@ class BatchedEnv:
         return info
 
     def _assemble(self, rewards, terminated, joined, *, truncated, done, final) -> Step:
-        obs, state = self._observation()
+        obs, state = self._observe_with_state()
         masks = self._action_mask() or {}
         neighbours = self._neighbours() if any(s.neighbours for s in self.group_specs.values()) else {}
         groups = {
@@ -540,8 +517,8 @@ def sample_actions(
                 dim=-1,
             )
         else:
-            low = torch.as_tensor(space.low, device=device)
-            high = torch.as_tensor(space.high, device=device)
+            bounds = spec.action_tensors(device)
+            low, high = bounds["low"], bounds["high"]
             u = torch.rand(*shape, *space.shape, generator=generator, device=device)
             actions[g] = low + u * (high - low)
     return actions
@@ -595,19 +572,19 @@ def _action_problems(
             problems.append((~legal & alive & ~out_of_range, "illegal under the action mask"))
         return problems
     if isinstance(space, gym.spaces.MultiDiscrete):
-        nvec = torch.as_tensor(space.nvec, device=a.device)
+        constants = spec.action_tensors(a.device)
+        nvec = constants["nvec"]
         out_of_range = ((a < 0) | (a >= nvec)).any(-1)
         problems = [(out_of_range, f"outside {space} (expected 0 <= action < {space.nvec.tolist()})")]
         if mask is not None:
-            offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(space.nvec)[:-1]]), device=a.device)
-            index = (a.clamp(min=0).minimum(nvec - 1) + offsets).long()
+            index = (a.clamp(min=0).minimum(nvec - 1) + constants["offsets"]).long()
             legal = mask.gather(2, index).all(-1)
             problems.append(
                 (~legal & alive & ~out_of_range, "illegal under the action mask (of some component)")
             )
         return problems
-    low = torch.as_tensor(space.low, device=a.device, dtype=a.dtype)
-    high = torch.as_tensor(space.high, device=a.device, dtype=a.dtype)
+    bounds = spec.action_tensors(a.device)
+    low, high = bounds["low"], bounds["high"]
     flat = a.reshape(*a.shape[:2], -1)
     return [
         ((~torch.isfinite(flat)).any(-1), "not finite"),

@@ -6,6 +6,7 @@ Built-in and third-party packages register the same way: an entry point in the g
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import re
@@ -16,6 +17,7 @@ from typing import Any
 
 ENV_ID = re.compile(r"^[a-z][a-z0-9_]*/[A-Za-z0-9][A-Za-z0-9_\-]*$")
 ALGO_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+RUN_KEYS = ("num_envs", "device", "seed")  # given to every environment factory, never config keys
 
 
 class RegistryError(LookupError):
@@ -30,6 +32,7 @@ class EnvEntry:
     env_id: str
     factory: Callable[..., Any]
     description: str
+    config_class: type | None = None  # the environment's config dataclass; None: keys from the factory
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,19 @@ _loaded_groups: set[str] = set()
 
 
 def register_env(
-    env_id: str, factory: Callable[..., Any], *, description: str = "", overwrite: bool = False
+    env_id: str,
+    factory: Callable[..., Any],
+    *,
+    config: type | None = None,
+    description: str = "",
+    overwrite: bool = False,
 ) -> None:
     """Register an environment factory under `family/task`.
 
-    The factory is called as `factory(num_envs=..., device=..., seed=..., **kwargs)` and returns a
-    `marl.BatchedEnv`; its keyword parameters become the environment's config keys.
+    With `config` (a dataclass whose fields are the environment's config keys, optionally with a
+    `validate()` method), the factory is called as `factory(config_instance, num_envs=..., device=...,
+    seed=...)`. Without it, the factory is called as `factory(num_envs=..., device=..., seed=..., **kwargs)`
+    and its keyword parameters become the config keys. Either way it returns a `marl.BatchedEnv`.
     """
     if not isinstance(env_id, str) or not ENV_ID.match(env_id):
         raise RegistryError(
@@ -59,11 +69,24 @@ def register_env(
         )
     if not callable(factory):
         raise TypeError(f"factory for {env_id!r} must be callable, got {factory!r}")
+    if config is not None:
+        _check_config_class(env_id, config)
     if env_id in _envs and not overwrite and _envs[env_id].factory is not factory:
         raise RegistryError(
             f"environment {env_id!r} is already registered; pass overwrite=True to replace it"
         )
-    _envs[env_id] = EnvEntry(env_id, factory, description or _first_line(factory))
+    _envs[env_id] = EnvEntry(env_id, factory, description or _first_line(factory), config)
+
+
+def _check_config_class(env_id: str, config: type) -> None:
+    if not (inspect.isclass(config) and dataclasses.is_dataclass(config)):
+        raise TypeError(f"config for {env_id!r} must be a dataclass type, got {config!r}")
+    reserved = {f.name for f in dataclasses.fields(config)} & {"id", *RUN_KEYS}
+    if reserved:
+        raise TypeError(
+            f"config {config.__name__} for {env_id!r} may not have fields {sorted(reserved)}: "
+            "num_envs, device and seed are given to the factory, and id names the environment"
+        )
 
 
 def register_algo(
@@ -114,23 +137,46 @@ def algo_entry(name: str) -> AlgoEntry:
 
 
 def env_parameters(env_id: str) -> dict[str, inspect.Parameter]:
-    """The keyword parameters an environment accepts besides num_envs, device and seed."""
+    """The keyword parameters a factory registered without a config class accepts besides num_envs, device
+    and seed."""
     params = inspect.signature(env_entry(env_id).factory).parameters
     return {
         k: p
         for k, p in params.items()
-        if k not in ("num_envs", "device", "seed", "self")
-        and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        if k not in (*RUN_KEYS, "self") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     }
 
 
+def env_config(env_id: str, **keys: Any) -> Any:
+    """The environment's config dataclass filled from `keys` and validated (environments registered with
+    `config=` only)."""
+    config_class = env_entry(env_id).config_class
+    if config_class is None:
+        raise RegistryError(f"environment {env_id!r} was registered without a config class")
+    accepted = [f.name for f in dataclasses.fields(config_class) if f.init]
+    _refuse_unknown(env_id, keys, accepted)
+    config = config_class(**keys)
+    validate = getattr(config, "validate", None)
+    if validate is not None:
+        validate()
+    return config
+
+
 def make(env_id: str, num_envs: int = 1, device: str = "cpu", seed: int | None = None, **kwargs: Any):
-    """Build `num_envs` copies of a registered environment on `device`."""
+    """Build `num_envs` copies of a registered environment on `device`; `kwargs` are its config keys."""
     entry = env_entry(env_id)
-    accepted = env_parameters(env_id)
+    if entry.config_class is not None:
+        config = env_config(env_id, **kwargs)
+        return entry.factory(config, num_envs=num_envs, device=device, seed=seed)
     takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(entry.factory).parameters.values())
-    unknown = [k for k in kwargs if k not in accepted]
-    if unknown and not takes_any:
+    if not takes_any:
+        _refuse_unknown(env_id, kwargs, list(env_parameters(env_id)))
+    return entry.factory(num_envs=num_envs, device=device, seed=seed, **kwargs)
+
+
+def _refuse_unknown(env_id: str, keys: dict[str, Any], accepted: list[str]) -> None:
+    unknown = [k for k in keys if k not in accepted]
+    if unknown:
         hints = "".join(
             f" (did you mean {m[0]!r}?)"
             for k in unknown
@@ -140,7 +186,6 @@ def make(env_id: str, num_envs: int = 1, device: str = "cpu", seed: int | None =
         raise TypeError(
             f"environment {env_id!r} got unknown parameters {unknown}{hints}; it accepts {sorted(accepted)}"
         )
-    return entry.factory(num_envs=num_envs, device=device, seed=seed, **kwargs)
 
 
 def _unknown(kind: str, name: str, known: list[str]) -> str:

@@ -209,6 +209,10 @@ class ActionHead(nn.Module):
             return raw + self.start
         if self.kind == "multi_discrete":
             return raw
-        squashed = self.low + (torch.tanh(raw) + 1) * 0.5 * (self.high - self.low)
-        # clamp only undoes float rounding at the bounds (tanh reaches +-1 exactly for large |u|)
-        return torch.where(self.bounded, torch.minimum(torch.maximum(squashed, self.low), self.high), raw)
+        return torch.where(self.bounded, unit_to_bounds(torch.tanh(raw), self.low, self.high), raw)
+
+
+def unit_to_bounds(unit: Tensor, low: Tensor, high: Tensor) -> Tensor:
+    """Map actions in [-1, 1] (e.g. tanh outputs) onto the box `[low, high]`; the clamp only undoes float
+    rounding at the bounds."""
+    return torch.minimum(torch.maximum(low + (unit + 1) * 0.5 * (high - low), low), high)

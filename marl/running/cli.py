@@ -6,6 +6,7 @@ override, experiment preset and multirun (`-m`) works the same for all three.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
 import subprocess
@@ -19,7 +20,7 @@ commands:
   eval    [overrides]    evaluate a checkpoint (checkpoint=RUN_DIR) or an untrained policy
   render  [overrides]    write a GIF/MP4 of a checkpoint's policy (or a random one)
   list                   the registered environments and algorithms
-  bench   NAME [args]    run benchmarks/NAME.py (marl bench with no name lists them)
+  bench   NAME [args]    run the benchmark script NAME (marl bench with no name lists them)
 
 `marl train --help` shows the config and its groups; `marl train --cfg job` prints the resolved config."""
 
@@ -50,16 +51,24 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
     from hydra.core.global_hydra import GlobalHydra
 
     from marl.running import trainer
-    from marl.running.config import TOP_LEVEL_KEYS, config_dir, register_schemas
+    from marl.running.config import check_overrides, config_dir, register_schemas
+    from marl.running.experiment import Experiment
 
-    _check_top_level_keys(overrides, TOP_LEVEL_KEYS)
-    _check_group_choices(overrides, config_dir())
+    try:
+        check_overrides(overrides)
+    except ValueError as err:
+        print(f"marl: {err}", file=sys.stderr)
+        sys.exit(2)
     multirun = any(a in ("-m", "--multirun") for a in overrides)
     run_dir = [a.split("=", 1)[1] for a in overrides if a.startswith("run_dir=")]
     if run_dir and not multirun:  # the run directory is also where Hydra keeps its own records
         overrides = [*overrides, f"hydra.run.dir={run_dir[-1]}"]
     register_schemas()
-    job = {"train": trainer.train, "eval": trainer.evaluate_run, "render": trainer.render_run}[command]
+    job = {
+        "train": lambda cfg: Experiment(cfg).run(),
+        "eval": trainer.evaluate_run,
+        "render": trainer.render_run,
+    }[command]
 
     @hydra.main(version_base=None, config_path=str(config_dir()), config_name="config")
     def app(cfg):
@@ -72,56 +81,6 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
         app()
     finally:
         sys.argv = saved_argv
-
-
-def _check_top_level_keys(overrides: list[str], known: list[str]) -> None:
-    """Catch a mistyped top-level key before Hydra starts, with the closest match."""
-    groups = ["env", "algo", "experiment", "hydra"]
-    for arg in overrides:
-        if arg.startswith("-") or "=" not in arg:
-            continue
-        key = arg.split("=", 1)[0].lstrip("+~")
-        head = key.split(".")[0].split("/")[0]
-        if head not in known and head not in groups:
-            close = difflib.get_close_matches(head, known + groups, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            print(
-                f"marl: unknown config key {head!r} in {arg!r}.{hint}\n"
-                f"Top-level keys: {', '.join(known)}; groups: env, algo, experiment.",
-                file=sys.stderr,
-            )
-            sys.exit(2)
-
-
-def _check_group_choices(overrides: list[str], configs: Path) -> None:
-    """`env=`, `algo=`, `model=` and `experiment=` must name a registered id or a yaml file; say which exist if not."""
-    from marl.core import registry
-
-    choices = {
-        "env": registry.list_envs(),
-        "algo": registry.list_algos(),
-        "model": [],
-        "experiment": [],
-    }
-    for group, known in choices.items():
-        files = [
-            str(p.relative_to(configs / group).with_suffix("")) for p in (configs / group).rglob("*.yaml")
-        ]
-        choices[group] = sorted(set(known) | set(files))
-    for arg in overrides:
-        key, _, value = arg.partition("=")
-        key = key.lstrip("+")
-        if (
-            key not in choices or "(" in value
-        ):  # sweep functions (choice(...), range(...)) are Hydra's to check
-            continue
-        for option in value.split(","):  # a multirun sweep lists several choices
-            if option not in ("null", "") and option not in choices[key]:
-                close = difflib.get_close_matches(option, choices[key], n=1, cutoff=0.5)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                known = ", ".join(choices[key]) or "(none)"
-                print(f"marl: unknown {key} {option!r}.{hint}\nKnown {key} choices: {known}", file=sys.stderr)
-                sys.exit(2)
 
 
 def _list() -> None:
@@ -137,35 +96,41 @@ def _list() -> None:
 
 
 def benchmarks_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "benchmarks"
+    """The benchmark scripts, shipped inside the package (marl/benchmarks links to benchmarks/ in the
+    repository, as marl/configs does to configs/), so an installed wheel has them too."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks"
+    if not path.is_dir():
+        raise FileNotFoundError(f"the benchmark scripts are missing: expected the folder {path}")
+    return path
 
 
 def _bench(args: list[str]) -> int:
     folder = benchmarks_dir()
-    scripts = (
-        sorted(p.stem for p in folder.glob("*.py") if not p.name.startswith("_")) if folder.is_dir() else []
-    )
-    if not args or args[0] in ("-h", "--help"):
+    scripts = {p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")}
+    if not args or args[0] in ("-h", "--help", "--list"):
         print("usage: marl bench NAME [args]   (NAME --help for its options)\n\nbenchmarks:")
-        for name in scripts:
-            print(f"  {name}")
+        for name, path in scripts.items():
+            print(f"  {name:<24} {_summary(path)}")
         return 0
     name = args[0].replace("-", "_")
     if name not in scripts:
-        close = difflib.get_close_matches(name, scripts, n=1)
+        close = difflib.get_close_matches(name, list(scripts), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         print(
             f"marl bench: no benchmark {args[0]!r}.{hint} Known: {', '.join(scripts) or '(none)'}",
             file=sys.stderr,
         )
         return 2
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(folder.parent), os.environ.get("PYTHONPATH")])),
-    )
-    return subprocess.call(
-        [sys.executable, str(folder / f"{name}.py"), *args[1:]], cwd=folder.parent, env=env
-    )
+    # the script imports the same marl, envs and algos as this command (a checkout or an installed wheel)
+    packages = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [packages, os.environ.get("PYTHONPATH")])))
+    return subprocess.call([sys.executable, str(scripts[name]), *args[1:]], env=env)
+
+
+def _summary(script: Path) -> str:
+    """The first line of a script's docstring, read without running it."""
+    doc = ast.get_docstring(ast.parse(script.read_text())) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 if __name__ == "__main__":

@@ -1,26 +1,33 @@
 """Structured configs: the run schema, and one schema per registered environment and algorithm.
 
-Every registered environment becomes a config option `env=<family>/<task>` whose keys are the factory's
-keyword parameters (typed, with their defaults); every registered algorithm becomes a schema
+Every registered environment becomes a config option `env=<family>/<task>` whose keys are the fields of
+its config dataclass (or, for a plugin registered without one, the factory's keyword parameters), typed,
+with their defaults; every registered algorithm becomes a schema
 `/schema/algo/<name>` built from its config dataclass, which the yaml files in configs/algo/ extend. An
 algorithm without a yaml file is still selectable as `algo=<name>`. Hydra checks keys and types against
-these schemas, so a mistyped key or a wrong type fails before any work starts.
+these schemas, so a mistyped key or a wrong type fails before any work starts. `compose_run_config` composes
+the same config from Python (`marl.Experiment`), with the same checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
 import inspect
 import pathlib
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+from omegaconf.errors import ConfigKeyError, ValidationError
 
 from marl.core import registry
 from marl.learning.algorithm import coerce_config
@@ -52,7 +59,9 @@ class RunConfig:
     total_steps: int = 100_000  # environment steps summed over copies
     eval_episodes: int = 10
     eval_every: int = 0  # environment steps between evaluations; 0: ten evaluations per run
+    eval_deterministic: bool = True  # evaluate the greedy policy; false samples its actions
     checkpoint_every: int = 0  # environment steps between checkpoints; 0: at every evaluation
+    log_every: int = 0  # environment steps between metric rows; 0: one row per training iteration
     run_dir: str = "${hydra:runtime.output_dir}"
     checkpoint: str | None = None  # eval / render: a run directory or a checkpoint file
     progress: bool = True  # a progress bar with live return and steps per second
@@ -87,12 +96,19 @@ def register_schemas() -> None:
 
 
 def env_schema(env_id: str) -> type:
-    """A dataclass with `id` plus the environment factory's typed keyword parameters and defaults."""
-    factory = registry.env_entry(env_id).factory
-    hints = _type_hints(factory)
+    """A dataclass with `id` plus the environment's typed config keys and their defaults: the fields of its
+    config class, or (for a factory registered without one) the factory's keyword parameters."""
+    entry = registry.env_entry(env_id)
     fields: list[tuple[str, Any, Any]] = [("id", str, field(default=env_id))]
-    for name, param in registry.env_parameters(env_id).items():
-        fields.append((name, _omegaconf_type(hints.get(name, Any)), _field_default(param.default)))
+    if entry.config_class is not None:
+        hints = _type_hints(entry.config_class)
+        for f in dataclasses.fields(entry.config_class):
+            if f.init:
+                fields.append((f.name, _omegaconf_type(hints.get(f.name, Any)), _dataclass_default(f)))
+    else:
+        hints = _type_hints(entry.factory)
+        for name, param in registry.env_parameters(env_id).items():
+            fields.append((name, _omegaconf_type(hints.get(name, Any)), _field_default(param.default)))
     return dataclasses.make_dataclass("Env_" + env_id.replace("/", "__").replace("-", "_"), fields)
 
 
@@ -130,7 +146,9 @@ def algo_config(cfg: DictConfig) -> tuple[str, Any]:
 def model_arguments(cfg: DictConfig, algo_name: str) -> dict[str, Any]:
     """`{"model": ModelConfig}` for an algorithm whose factory takes a `model`; nothing for one that builds its
     own networks, which refuses a model other than the default instead of ignoring it."""
-    model = coerce_config(OmegaConf.to_container(cfg.model, resolve=True) if "model" in cfg else {}, ModelConfig)
+    model = coerce_config(
+        OmegaConf.to_container(cfg.model, resolve=True) if "model" in cfg else {}, ModelConfig
+    )
     factory = registry.algo_entry(algo_name).factory
     if "model" in inspect.signature(factory).parameters:
         return {"model": model}
@@ -142,8 +160,122 @@ def model_arguments(cfg: DictConfig, algo_name: str) -> dict[str, Any]:
     return {}
 
 
+def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] | None = None) -> DictConfig:
+    """The run config `marl train <overrides>` would run, with `values` merged over it.
+
+    In `values`, `env` and `algo` take a registered name, or a mapping whose `id` (env) / `name` (algo)
+    selects the option and whose other keys are merged over it (a run's saved config.yaml has this shape);
+    `experiment` takes a preset name or None (no preset). `run_dir` defaults to a new `runs/<date>/<time>`
+    (as under Hydra; with `-1`, `-2`, ... appended when that exists, so a default never resumes another run).
+    A key the schemas do not know or a value of the wrong type raises ValueError naming it.
+    """
+    values = dict(values or {})
+    choices = []
+    for group, label in (("env", "id"), ("algo", "name")):
+        if group not in values:
+            continue
+        value = values.pop(group)
+        if isinstance(value, str):
+            choices.append(f"{group}={value}")
+        elif isinstance(value, Mapping):
+            keys = dict(value)
+            if label in keys:
+                choices.append(f"{group}={keys.pop(label)}")
+            values[group] = keys
+        else:
+            raise TypeError(f"{group} must be a registered name or a mapping of its keys, got {value!r}")
+    if "experiment" in values:
+        preset = values.pop("experiment")
+        choices.append("~experiment" if preset is None else f"experiment={preset}")
+    overrides = [*choices, *overrides]
+    if any(item in ("-m", "--multirun") for item in overrides):
+        raise ValueError("a multirun (-m) is for `marl train`; one run config composes one experiment")
+    for key in values:
+        _check_top_level_key(key, "")
+    check_overrides(overrides)
+    register_schemas()
+    global_hydra = GlobalHydra.instance()
+    previous = global_hydra.hydra  # composing inside a running Hydra app must leave that app's state alone
+    global_hydra.clear()
+    try:
+        with initialize_config_dir(str(config_dir()), version_base=None):
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().hydra = previous
+    if "run_dir" not in values and not any(item.startswith("run_dir=") for item in overrides):
+        values["run_dir"] = _new_directory(OmegaConf.select(cfg, "hydra.run.dir"))
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return merge_values(cfg, values)
+
+
+def merge_values(cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
+    """`cfg` with `values` merged over it; a key its schemas lack or a value of the wrong type raises
+    ValueError naming the key."""
+    try:
+        return OmegaConf.merge(cfg, values)
+    except (ConfigKeyError, ValidationError) as err:
+        raise ValueError(f"run config key {err.full_key!r}: {str(err).splitlines()[0]}") from None
+
+
+def _new_directory(path: str) -> str:
+    candidate, suffix = path, 0
+    while Path(candidate).exists():
+        suffix += 1
+        candidate = f"{path}-{suffix}"
+    return candidate
+
+
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Catch a mistyped top-level key or an unknown `env=` / `algo=` / `model=` / `experiment=` choice before Hydra
+    starts, naming the closest match (ValueError)."""
+    for arg in overrides:
+        if not arg.startswith("-") and "=" in arg:
+            key = arg.split("=", 1)[0].lstrip("+~")
+            _check_top_level_key(key.split(".")[0].split("/")[0], f" in {arg!r}")
+    configs = config_dir()
+    choices = {"env": registry.list_envs(), "algo": registry.list_algos(), "model": [], "experiment": []}
+    for group, registered in choices.items():
+        files = [
+            str(p.relative_to(configs / group).with_suffix("")) for p in (configs / group).rglob("*.yaml")
+        ]
+        choices[group] = sorted(set(registered) | set(files))
+    for arg in overrides:
+        key, _, value = arg.partition("=")
+        key = key.lstrip("+")
+        # sweep functions (choice(...), range(...)) are Hydra's to check
+        if key not in choices or "(" in value:
+            continue
+        for option in value.split(","):  # a multirun sweep lists several choices
+            if option not in ("null", "") and option not in choices[key]:
+                close = difflib.get_close_matches(option, choices[key], n=1, cutoff=0.5)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                known_choices = ", ".join(choices[key]) or "(none)"
+                raise ValueError(f"unknown {key} {option!r}.{hint} Known {key} choices: {known_choices}")
+
+
+def _check_top_level_key(key: str, where: str) -> None:
+    groups = ["env", "algo", "experiment", "hydra"]
+    if key not in TOP_LEVEL_KEYS and key not in groups:
+        close = difflib.get_close_matches(key, TOP_LEVEL_KEYS + groups, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"unknown config key {key!r}{where}.{hint} "
+            f"Top-level keys: {', '.join(TOP_LEVEL_KEYS)}; groups: env, algo, experiment."
+        )
+
+
+def check_positive(node: Any, *keys: str) -> None:
+    """Each of `node[key]` must be an integer >= 1."""
+    for key in keys:
+        value = node[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+
+
 def _type_hints(factory: Any) -> dict[str, Any]:
-    target = factory.__init__ if inspect.isclass(factory) else factory
+    is_config = inspect.isclass(factory) and dataclasses.is_dataclass(factory)
+    target = factory.__init__ if inspect.isclass(factory) and not is_config else factory
     try:
         return typing.get_type_hints(target)
     except Exception:  # unresolvable annotations fall back to untyped keys
@@ -167,6 +299,12 @@ def _omegaconf_type(hint: Any) -> Any:
     if hint in _SIMPLE or (inspect.isclass(hint) and issubclass(hint, enum.Enum)):
         return hint
     return Any
+
+
+def _dataclass_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return _field_default(f.default_factory())
+    return _field_default(inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
 
 
 def _field_default(default: Any) -> Any:

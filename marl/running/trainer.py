@@ -1,34 +1,23 @@
-"""The jobs behind `marl train`, `marl eval` and `marl render`, all on one device."""
+"""Building a run's environment and algorithm from its config (`build`, shared by `marl.Experiment`), and
+the jobs behind `marl eval` and `marl render`, all on one device. Training is `marl.Experiment`
+(marl/running/experiment.py)."""
 
 from __future__ import annotations
 
 import random
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 from marl.core import registry
 from marl.core.env import BatchedEnv
 from marl.learning.algorithm import Algorithm, evaluate
-from marl.running.config import algo_config, env_kwargs, model_arguments
-from marl.running.rundir import MetricsLog, RunDirectory, resolve_checkpoint
-
-# keys that may change when a run is resumed; anything else must match the run's saved config
-RESUMABLE_CHANGES = {
-    "total_steps",
-    "progress",
-    "checkpoint",
-    "video",
-    "eval_every",
-    "checkpoint_every",
-    "torch_threads",
-}
+from marl.running.config import algo_config, check_positive, env_kwargs, model_arguments
+from marl.running.io import atomic_write_json
+from marl.running.rundir import RunDirectory, resolve_checkpoint
 
 
 def seed_everything(seed: int) -> None:
@@ -52,117 +41,16 @@ def build(cfg: DictConfig, num_envs: int, seed: int) -> tuple[BatchedEnv, Algori
     return env, algo, env_id, algo_name
 
 
-def train(cfg: DictConfig) -> Path:
-    """Train until `total_steps` environment steps; resume from the run directory's checkpoint if it has one."""
-    _check_positive(cfg, "num_envs", "total_steps", "eval_episodes")
-    run = RunDirectory(cfg.run_dir)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    checkpoint = run.load_checkpoint(map_location=cfg.device)
-    if checkpoint is not None:
-        _check_same_run(run.read_config(), resolved)
-    run.write_config(resolved)
-
-    env, algo, env_id, algo_name = build(cfg, cfg.num_envs, cfg.seed)
-    eval_env = registry.make(
-        env_id,
-        num_envs=min(cfg.eval_episodes, cfg.num_envs),
-        device=cfg.device,
-        seed=cfg.seed + 1,
-        **env_kwargs(cfg)[1],
-    )
-    steps, elapsed_before = 0, 0.0
-    if checkpoint is not None:
-        algo.load_state_dict(checkpoint["algorithm"])
-        steps, elapsed_before = checkpoint["steps"], checkpoint["elapsed"]
-        _set_rng_state(checkpoint["rng"])
-    log = MetricsLog(run, env_id, algo_name, cfg.seed, resume_step=steps if checkpoint else None)
-    eval_every = cfg.eval_every or max(1, cfg.total_steps // 10)
-    checkpoint_every = cfg.checkpoint_every or eval_every
-    next_eval = (steps // eval_every + 1) * eval_every if steps else 0
-    next_checkpoint = (steps // checkpoint_every + 1) * checkpoint_every
-
-    def save() -> None:
-        run.save_checkpoint(
-            {
-                "algorithm": algo.state_dict(),
-                "steps": steps,
-                "elapsed": elapsed_before + time.perf_counter() - start,
-                "rng": _rng_state(),
-                "config": resolved,
-            }
-        )
-        log.flush()
-
-    def evaluation(final: bool) -> dict[str, list[float]]:
-        results = evaluate(algo, eval_env, cfg.eval_episodes, deterministic=True, seed=cfg.seed + 1)
-        log.log_evaluation(steps, results, elapsed_before + time.perf_counter() - start, final)
-        return results
-
-    start = time.perf_counter()
-    bar = tqdm(
-        total=cfg.total_steps,
-        initial=min(steps, cfg.total_steps),
-        disable=not cfg.progress,
-        unit="step",
-        unit_scale=True,
-        dynamic_ncols=True,
-        file=sys.stderr,
-        desc=f"{algo_name} on {env_id}",
-    )
-    last_return = None
-    while steps < cfg.total_steps:
-        if steps >= next_eval:
-            results = evaluation(final=False)
-            next_eval += eval_every
-            bar.set_postfix(eval_return=_mean(results.get("episode_return")), refresh=False)
-        tic = time.perf_counter()
-        iteration = algo.train_iteration()
-        if iteration.env_steps <= 0:
-            raise RuntimeError(f"{algo_name}.train_iteration() took {iteration.env_steps} environment steps")
-        steps += iteration.env_steps
-        sps = iteration.env_steps / max(time.perf_counter() - tic, 1e-9)
-        episodes = algo.episodes.pop()
-        values = {f"train/{k}": v for k, v in episodes.items()}
-        values.update(iteration.metrics)
-        values["time/steps_per_second"] = sps
-        values["time/elapsed"] = elapsed_before + time.perf_counter() - start
-        log.log(steps, values)
-        last_return = episodes.get("episode_return", last_return)
-        bar.update(min(steps, cfg.total_steps) - bar.n)
-        bar.set_postfix(ret=_fmt(last_return), sps=f"{sps:,.0f}")
-        if steps >= next_checkpoint:
-            save()
-            next_checkpoint = (steps // checkpoint_every + 1) * checkpoint_every
-    bar.close()
-    results = evaluation(final=True)
-    save()
-    log.close()
-    print(
-        f"trained {algo_name} on {env_id} for {steps:,} steps; final evaluation return "
-        f"{_mean(results.get('episode_return'))} over {cfg.eval_episodes} episodes; run directory {run.path}"
-    )
-    return run.path
-
-
 def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     """`marl eval`: deterministic and stochastic episodes of a checkpoint's policy (or an untrained one)."""
-    _check_positive(cfg, "eval_episodes")
-    run_cfg, state = cfg, None
-    if cfg.checkpoint:
-        source, path = resolve_checkpoint(cfg.checkpoint)
-        run_cfg = OmegaConf.merge(OmegaConf.create(source.read_config()), _eval_overrides(cfg))
-        state = torch.load(path, map_location=cfg.device, weights_only=False)["algorithm"]
-    env, algo, env_id, algo_name = build(run_cfg, min(cfg.eval_episodes, cfg.num_envs), cfg.seed)
-    if state is not None:
-        algo.load_state_dict(state)
+    check_positive(cfg, "eval_episodes")
+    env, algo, env_id, algo_name = _policy(cfg, min(cfg.eval_episodes, cfg.num_envs))
     report: dict[str, Any] = {"env": env_id, "algo": algo_name, "checkpoint": cfg.checkpoint, "episodes": {}}
     for mode, deterministic in (("deterministic", True), ("stochastic", False)):
         results = evaluate(algo, env, cfg.eval_episodes, deterministic=deterministic, seed=cfg.seed)
         report["episodes"][mode] = results
         report[mode] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in results.items()}
     run = RunDirectory(cfg.run_dir)
-    from marl.running.io import atomic_write_json
-
     atomic_write_json(run.eval_json, report)
     print(f"{algo_name} on {env_id}: {cfg.eval_episodes} episodes per mode -> {run.eval_json}")
     for mode in ("deterministic", "stochastic"):
@@ -177,17 +65,10 @@ def render_run(cfg: DictConfig) -> Path:
     import imageio.v3 as iio
 
     video = cfg.video
-    _check_positive(video, "frames", "fps", "copies")
+    check_positive(video, "frames", "fps", "copies")
     if video.format not in ("gif", "mp4"):
         raise ValueError(f"video.format must be 'gif' or 'mp4', got {video.format!r}")
-    run_cfg, state = cfg, None
-    if cfg.checkpoint:
-        source, path = resolve_checkpoint(cfg.checkpoint)
-        run_cfg = OmegaConf.merge(OmegaConf.create(source.read_config()), _eval_overrides(cfg))
-        state = torch.load(path, map_location=cfg.device, weights_only=False)["algorithm"]
-    env, algo, env_id, algo_name = build(run_cfg, video.copies, cfg.seed)
-    if state is not None:
-        algo.load_state_dict(state)
+    env, algo, env_id, algo_name = _policy(cfg, video.copies)
     step = env.reset(seed=cfg.seed)
     policy_state = algo.initial_policy_state(env.num_envs)
     draw = (
@@ -210,45 +91,16 @@ def render_run(cfg: DictConfig) -> Path:
     return out
 
 
-def _eval_overrides(cfg: DictConfig) -> DictConfig:
-    """What `marl eval` / `marl render` take from the command line over a checkpoint's saved config."""
-    return OmegaConf.create({"device": cfg.device, "seed": cfg.seed})
-
-
-def _check_same_run(saved: dict[str, Any], now: dict[str, Any]) -> None:
-    changed = sorted(
-        k
-        for k in set(saved) | set(now)
-        if k not in RESUMABLE_CHANGES | {"run_dir"} and saved.get(k) != now.get(k)
+def _policy(cfg: DictConfig, num_envs: int) -> tuple[BatchedEnv, Algorithm, str, str]:
+    """`num_envs` copies of the environment and the algorithm with the checkpoint's weights, rebuilt from
+    the checkpoint's run config (device and seed from `cfg`); without a checkpoint, `cfg`'s own, untrained."""
+    if not cfg.checkpoint:
+        return build(cfg, num_envs, cfg.seed)
+    source, path = resolve_checkpoint(cfg.checkpoint)
+    run_cfg = OmegaConf.merge(
+        OmegaConf.create(source.read_config()), {"device": cfg.device, "seed": cfg.seed}
     )
-    if changed:
-        detail = "; ".join(f"{k}: saved {saved.get(k)!r}, now {now.get(k)!r}" for k in changed)
-        raise ValueError(
-            f"the run directory holds a checkpoint of a different run ({detail}); resume with the same config "
-            f"(only {', '.join(sorted(RESUMABLE_CHANGES))} may change) or pick a new run_dir"
-        )
-
-
-def _check_positive(node: Any, *keys: str) -> None:
-    for key in keys:
-        value = node[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}")
-
-
-def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-
-
-def _mean(values: list[float] | None) -> str:
-    return "n/a" if not values else f"{float(np.mean(values)):.4g}"
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+    state = torch.load(path, map_location=cfg.device, weights_only=False)["algorithm"]
+    env, algo, env_id, algo_name = build(run_cfg, num_envs, cfg.seed)
+    algo.load_state_dict(state)
+    return env, algo, env_id, algo_name

@@ -11,7 +11,8 @@ import marl
 ROOT = Path(__file__).parents[2]
 
 
-def test_example_trains_and_evaluates():
+def test_example_trains_and_evaluates(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the example's run directory goes here
     spec = importlib.util.spec_from_file_location("maddpg_example", ROOT / "examples" / "maddpg_spread.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -12,7 +12,7 @@ import torch
 import envs.mpe
 import marl
 from envs.mpe import TASKS
-from envs.mpe.render import draw_particles
+from envs.particles.render import draw_particles
 
 envs.mpe.register()
 
@@ -134,7 +134,7 @@ def test_spread_parameters_are_checked() -> None:
         marl.make("mpe/simple_spread", local_ratio=1.5)
     with pytest.raises(ValueError, match="dtype"):
         marl.make("mpe/simple_spread", dtype="float16")
-    assert isinstance(marl.make("mpe/simple_spread", N=5).action_space("agent_4"), gym.spaces.Discrete)
+    assert isinstance(marl.make("mpe/simple_spread", n_agents=5).action_space("agent_4"), gym.spaces.Discrete)
 
 
 def test_the_example_in_the_docs_runs() -> None:
@@ -169,9 +169,9 @@ def test_terminate_on_success_ends_covered_spread_and_caught_tag_episodes() -> N
 
 
 def test_neighbour_counts_are_checked_and_shape_the_observation() -> None:
-    with pytest.raises(ValueError, match="num_agent_neighbors"):
-        marl.make("mpe/simple_tag", num_agent_neighbors=0)
-    env = marl.make("mpe/simple_spread", N=3, num_agent_neighbors=1, num_landmark_neighbors=2)
+    with pytest.raises(ValueError, match="k_neighbours"):
+        marl.make("mpe/simple_tag", k_neighbours=0)
+    env = marl.make("mpe/simple_spread", n_agents=3, k_neighbours=1, k_landmarks=2)
     assert env.observation_space("agent_0").shape == (4 + 2 * 2 + (2 + 2) * 1,)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mpe2._mpe_utils.core import Agent, Landmark, World
 
-from envs.mpe.physics import ParticleWorld
+from envs.particles.physics import ParticleWorld
 
 
 def _mpe2_world(rng: np.random.Generator, n_agents: int, n_landmarks: int) -> World:

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import envs.mpe
+import marl
 from envs.mpe import TASKS
 
 envs.mpe.register()
@@ -36,20 +37,36 @@ MPE2_MODULES = {
 # non-default parameters replayed as well (our name -> value; max_steps is mpe2's max_cycles)
 VARIANTS = {
     "simple_spread": [
-        {"N": 4, "local_ratio": 0.25},
-        {"num_agent_neighbors": 1, "num_landmark_neighbors": 2},
-        {"num_agent_neighbors": 4},  # more slots than other agents: zero padding
+        {"n_agents": 4, "local_ratio": 0.25},
+        {"k_neighbours": 1, "k_landmarks": 2},
+        {"k_neighbours": 4},  # more slots than other agents: zero padding
         {"curriculum": True},  # stage 0: no collision penalty
     ],
     "simple_tag": [
-        {"num_good": 2, "num_adversaries": 2, "num_obstacles": 3},
-        {"num_agent_neighbors": 2, "num_landmark_neighbors": 1},
-        {"num_good": 2, "num_landmark_neighbors": 3},
+        {"n_good": 2, "n_adversaries": 2, "n_obstacles": 3},
+        {"k_neighbours": 2, "k_landmarks": 1},
+        {"n_good": 2, "k_landmarks": 3},
         {"curriculum": True},  # stage 0: prey at half speed and acceleration
     ],
-    "simple_adversary": [{"N": 3}, {"N": 3, "num_agent_neighbors": 2, "num_landmark_neighbors": 1}],
-    "simple_world_comm": [{"num_good": 3, "num_adversaries": 3, "num_food": 3, "num_forests": 1}],
+    "simple_adversary": [{"n_good": 3}, {"n_good": 3, "k_neighbours": 2, "k_landmarks": 1}],
+    "simple_world_comm": [{"n_good": 3, "n_adversaries": 3, "n_food": 3, "n_forests": 1}],
 }
+
+# our key -> mpe2's keyword (keys not listed are the same)
+MPE2_KEYS = {
+    "n_agents": "N",
+    "n_adversaries": "num_adversaries",
+    "n_obstacles": "num_obstacles",
+    "n_food": "num_food",
+    "n_forests": "num_forests",
+    "k_neighbours": "num_agent_neighbors",
+    "k_landmarks": "num_landmark_neighbors",
+}
+
+
+def mpe2_kwargs(task: str, kwargs: dict) -> dict:
+    names = MPE2_KEYS | {"n_good": "N" if task == "simple_adversary" else "num_good"}
+    return {names.get(key, key): value for key, value in kwargs.items()}
 
 
 def _random_action(space, rng: np.random.Generator):
@@ -59,9 +76,10 @@ def _random_action(space, rng: np.random.Generator):
 
 
 def record_mpe2(task: str, continuous: bool, episodes: int, **kwargs) -> dict:
-    """Play `episodes` seeded episodes of mpe2 with random actions; keep worlds' initial states and everything seen."""
+    """Play `episodes` seeded episodes of mpe2 with random actions (`kwargs` in our names); keep worlds' initial
+    states and everything seen."""
     env = importlib.import_module(MPE2_MODULES[task]).parallel_env(
-        max_cycles=STEPS, continuous_actions=continuous, **kwargs
+        max_cycles=STEPS, continuous_actions=continuous, **mpe2_kwargs(task, kwargs)
     )
     agents = env.possible_agents
     rng = np.random.default_rng(1234)
@@ -89,8 +107,14 @@ def record_mpe2(task: str, continuous: bool, episodes: int, **kwargs) -> dict:
 def replay(rec: dict, task: str, continuous: bool, dtype: str, **kwargs) -> dict[str, float]:
     """Replay an mpe2 recording in our env (one copy per episode); the largest obs and reward differences."""
     episodes = len(rec["worlds"])
-    ours = TASKS[task](
-        num_envs=episodes, seed=0, max_steps=STEPS, continuous_actions=continuous, dtype=dtype, **kwargs
+    ours = marl.make(
+        f"mpe/{task}",
+        num_envs=episodes,
+        seed=0,
+        max_steps=STEPS,
+        continuous_actions=continuous,
+        dtype=dtype,
+        **kwargs,
     )
     ours.reset()
     agents, mpe2_env = ours.possible_agents, rec["env"]

@@ -46,7 +46,7 @@ def test_prioritised_planner_moves_a_lone_agent_along_a_shortest_path():
     for t in range(1, 40):
         actions, _ = planner.act(step, None)
         step = env.step(actions)
-        newly = step["agents"].terminated[:, 0] & ~arrived
+        newly = step["agent"].terminated[:, 0] & ~arrived
         lengths[newly] = t
         arrived |= newly
         if bool(arrived.all()):

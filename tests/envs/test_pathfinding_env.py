@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import marl
-from envs.pathfinding import PathfindingEnv, RandomMaps, map_task, random_task, register
+from envs.pathfinding import PathfindingConfig, PathfindingEnv, RandomMaps, register
 from envs.pathfinding.maps import GridMap, write_map
 from envs.pathfinding.planning import UNREACHABLE, ComponentTables, component_labels, distance_maps
 
@@ -19,8 +19,15 @@ WAIT, UP, DOWN, LEFT, RIGHT = range(5)
 def corridor_env(tmp_path, mode, n_agents=2, max_steps=20, rows=("#######", "#.....#", "#######"), **kw):
     path = tmp_path / "corridor.txt"
     path.write_text("\n".join(rows) + "\n")
-    return map_task(
-        num_envs=1, seed=0, map_set=str(path), n_agents=n_agents, mode=mode, max_steps=max_steps, **kw
+    return marl.make(
+        "pathfinding/maps",
+        num_envs=1,
+        seed=0,
+        map_set=str(path),
+        n_agents=n_agents,
+        mode=mode,
+        max_steps=max_steps,
+        **kw,
     )
 
 
@@ -29,7 +36,7 @@ def place(env, positions, goals):
 
 
 def act(env, *actions):
-    return env.step({"agents": torch.tensor([list(actions)])})
+    return env.step({"agent": torch.tensor([list(actions)])})
 
 
 def test_finish_mode_rewards_terminates_and_removes_arrived_agents(tmp_path):
@@ -37,9 +44,9 @@ def test_finish_mode_rewards_terminates_and_removes_arrived_agents(tmp_path):
     env.reset()
     place(env, [(1, 2), (1, 1)], [(1, 3), (1, 5)])
     s = act(env, RIGHT, WAIT)
-    assert s["agents"].reward.tolist() == [[1.0, 0.0]]
-    assert s["agents"].terminated.tolist() == [[True, False]]
-    assert s["agents"].alive.tolist() == [[False, True]]
+    assert s["agent"].reward.tolist() == [[1.0, 0.0]]
+    assert s["agent"].terminated.tolist() == [[True, False]]
+    assert s["agent"].alive.tolist() == [[False, True]]
     # agent 0 left the map: agent 1 walks through its goal cell without being blocked
     for _ in range(3):
         s = act(env, WAIT, RIGHT)
@@ -47,7 +54,7 @@ def test_finish_mode_rewards_terminates_and_removes_arrived_agents(tmp_path):
     assert env.pos[0, 1].item() == 1 * env.width + 4
     s = act(env, WAIT, RIGHT)
     assert s.done.tolist() == [True] and not bool(s.truncated[0])
-    assert s["agents"].reward.tolist() == [[0.0, 1.0]]
+    assert s["agent"].reward.tolist() == [[0.0, 1.0]]
     assert s.info["isr"].item() == 1.0 and s.info["csr"].item() == 1.0
     assert s.info["sum_of_costs"].item() == 1 + 5 and s.info["makespan"].item() == 5
     assert s.info["episode_length"].item() == 5
@@ -62,8 +69,8 @@ def test_agent_on_the_cell_of_a_finished_agent_is_observed(tmp_path):
     act(env, WAIT, RIGHT)
     s = act(env, RIGHT, WAIT)
     s = act(env, RIGHT, WAIT)
-    assert env.pos[0].tolist() == [1 * env.width + 3] * 2 and s["agents"].alive.tolist() == [[True, False]]
-    grid, _ = env.observation_layout(s["agents"].obs)
+    assert env.pos[0].tolist() == [1 * env.width + 3] * 2 and s["agent"].alive.tolist() == [[True, False]]
+    grid, _ = env.split_observation(s["agent"].obs)
     agents_channel = env.channels.index("agents")
     assert grid[0, 0, agents_channel, env.radius, env.radius].item() == 1.0
 
@@ -73,12 +80,12 @@ def test_classic_mode_rewards_only_when_all_stand_on_goals(tmp_path):
     env.reset()
     place(env, [(1, 2), (1, 4)], [(1, 3), (1, 5)])
     s = act(env, RIGHT, WAIT)  # agent 0 arrives, agent 1 not yet
-    assert s["agents"].reward.tolist() == [[0.0, 0.0]] and not s["agents"].terminated.any()
-    assert s["agents"].alive.all()  # agents stay on the map
+    assert s["agent"].reward.tolist() == [[0.0, 0.0]] and not s["agent"].terminated.any()
+    assert s["agent"].alive.all()  # agents stay on the map
     s = act(env, LEFT, WAIT)  # agent 0 steps off its goal again
     s = act(env, RIGHT, RIGHT)  # now both arrive at once
-    assert s["agents"].reward.tolist() == [[1.0, 1.0]]
-    assert s["agents"].terminated.tolist() == [[True, True]] and s.done.tolist() == [True]
+    assert s["agent"].reward.tolist() == [[1.0, 1.0]]
+    assert s["agent"].terminated.tolist() == [[True, True]] and s.done.tolist() == [True]
     assert s.info["csr"].item() == 1.0
     assert s.info["sum_of_costs"].item() == 3 + 3  # agent 0's last arrival counts, not its first
 
@@ -89,7 +96,7 @@ def test_classic_mode_truncates_with_partial_success(tmp_path):
     place(env, [(1, 2), (1, 4)], [(1, 3), (1, 1)])
     act(env, RIGHT, WAIT)
     s = act(env, WAIT, WAIT)
-    assert s.truncated.tolist() == [True] and not s["agents"].terminated.any()
+    assert s.truncated.tolist() == [True] and not s["agent"].terminated.any()
     assert s.info["isr"].item() == 0.5 and s.info["csr"].item() == 0.0
     assert s.info["makespan"].item() == 2  # the episode length for the agent that never arrived
 
@@ -102,7 +109,7 @@ def test_lifelong_mode_draws_new_goals_in_the_same_component(tmp_path):
     left = {1 * env.width + c for c in (1, 2, 3)}
     right = {1 * env.width + c for c in (5, 6, 7)}
     s = act(env, RIGHT, LEFT)
-    assert s["agents"].reward.tolist() == [[1.0, 1.0]] and not s["agents"].terminated.any()
+    assert s["agent"].reward.tolist() == [[1.0, 1.0]] and not s["agent"].terminated.any()
     reached = 2
     for _ in range(28):
         goal = env.goal[0].tolist()
@@ -111,7 +118,7 @@ def test_lifelong_mode_draws_new_goals_in_the_same_component(tmp_path):
         # walk each agent straight at its goal (one row: left or right)
         a = [RIGHT if g > p else LEFT for g, p in zip(goal, env.pos[0].tolist(), strict=True)]
         s = act(env, *a)
-        reached += int(s["agents"].reward.sum())
+        reached += int(s["agent"].reward.sum())
     s = act(env, WAIT, WAIT)
     assert s.truncated.tolist() == [True] and s.done.tolist() == [True]
     assert s.info["throughput"].item() == pytest.approx(reached / 30)
@@ -119,7 +126,9 @@ def test_lifelong_mode_draws_new_goals_in_the_same_component(tmp_path):
 
 
 def test_starts_and_goals_are_distinct_and_connected():
-    env = random_task(num_envs=64, seed=3, size=16, density=0.3, n_agents=40, mode="finish")
+    env = marl.make(
+        "pathfinding/random", num_envs=64, seed=3, size=16, density=0.3, n_agents=40, mode="finish"
+    )
     env.reset()
     labels = component_labels(env.free).flatten(1)
     assert bool((labels.gather(1, env.pos) == labels.gather(1, env.goal)).all())
@@ -130,7 +139,7 @@ def test_starts_and_goals_are_distinct_and_connected():
 
 def test_too_many_agents_for_the_map_is_a_clear_error():
     with pytest.raises(ValueError, match="cannot place 300 agents"):
-        random_task(num_envs=2, seed=0, size=16, density=0.3, n_agents=300).reset()
+        marl.make("pathfinding/random", num_envs=2, seed=0, size=16, density=0.3, n_agents=300).reset()
 
 
 def test_component_sampling_stays_in_component_and_excludes_the_cell():
@@ -191,8 +200,8 @@ def test_observation_window_channels(tmp_path):
     env = corridor_env(tmp_path, "lifelong", n_agents=2, rows=rows, obs_radius=2, path_channel=True)
     env.reset()
     place(env, [(1, 1), (1, 3)], [(3, 7), (1, 2)])
-    obs = env._observe()["agents"]
-    grid, direction = env.observation_layout(obs)
+    obs = env._observe()["agent"]
+    grid, direction = env.split_observation(obs)
     assert env.channels == ("obstacles", "agents", "goal", "path")
     obstacles, agents, goal, path = grid[0, 0]
     # agent 0 at (1, 1): window rows -1..3, columns -1..3; off-map and walls are obstacles
@@ -215,7 +224,7 @@ def test_action_mask_forbids_walls_only(tmp_path):
     env = corridor_env(tmp_path, "lifelong", action_mask=True)
     env.reset()
     place(env, [(1, 1), (1, 3)], [(1, 5), (1, 4)])
-    mask = env._action_mask()["agents"][0].tolist()
+    mask = env._action_mask()["agent"][0].tolist()
     assert mask[0] == [True, False, False, False, True]  # wall above, below and left
     assert mask[1] == [True, False, False, True, True]  # another agent is not a wall
     with pytest.raises(ValueError, match="illegal under the action mask"):
@@ -224,8 +233,15 @@ def test_action_mask_forbids_walls_only(tmp_path):
 
 @pytest.mark.parametrize("collision", ["priority", "block_both", "soft"])
 def test_random_play_keeps_agents_on_distinct_free_cells(collision):
-    env = random_task(
-        num_envs=8, seed=2, size=12, density=0.25, n_agents=30, collision=collision, max_steps=16
+    env = marl.make(
+        "pathfinding/random",
+        num_envs=8,
+        seed=2,
+        size=12,
+        density=0.25,
+        n_agents=30,
+        collision=collision,
+        max_steps=16,
     )
     env.reset()
     for _ in range(40):
@@ -233,7 +249,7 @@ def test_random_play_keeps_agents_on_distinct_free_cells(collision):
         assert bool(env.free.flatten(1).gather(1, env.pos).all())
         cells = env.pos.sort(dim=1).values
         assert bool((cells[:, 1:] != cells[:, :-1]).all())
-        assert s["agents"].obs.shape == (8, 30, 3 * 121 + 2)
+        assert s["agent"].obs.shape == (8, 30, 3 * 121 + 2)
         assert s.state.shape == (8, env.state_space.shape[0])
 
 
@@ -246,10 +262,10 @@ def test_same_seed_same_trajectory_and_auto_reset():
         gen = torch.Generator().manual_seed(5)
         for _ in range(14):
             s = env.step(env.sample_actions(gen))
-            obs.append(s["agents"].obs.clone())
+            obs.append(s["agent"].obs.clone())
             dones.append(s.done.clone())
             if bool(s.done.any()):  # the final observation differs from the new episode's first one
-                assert not torch.equal(s.final_obs["agents"][s.done], s["agents"].obs[s.done])
+                assert not torch.equal(s.final_obs["agent"][s.done], s["agent"].obs[s.done])
         return torch.stack(obs), torch.stack(dones)
 
     (o1, d1), (o2, d2) = rollout(), rollout()
@@ -260,7 +276,7 @@ def test_same_seed_same_trajectory_and_auto_reset():
 def test_map_sets_of_different_sizes_are_padded_with_obstacles(tmp_path):
     write_map(GridMap(np.zeros((4, 6), dtype=bool)), tmp_path / "a.txt")
     write_map(GridMap(np.zeros((7, 5), dtype=bool)), tmp_path / "b.map")
-    env = map_task(num_envs=16, seed=0, map_set=str(tmp_path), n_agents=3)
+    env = marl.make("pathfinding/maps", num_envs=16, seed=0, map_set=str(tmp_path), n_agents=3)
     env.reset()
     assert (env.height, env.width) == (7, 6)
     small = env.map_id == 0
@@ -269,7 +285,9 @@ def test_map_sets_of_different_sizes_are_padded_with_obstacles(tmp_path):
 
 
 def test_render_draws_agents_and_goals(tmp_path):
-    env = random_task(num_envs=2, seed=0, size=10, n_agents=5, render_paths=True, render_windows=True)
+    env = marl.make(
+        "pathfinding/random", num_envs=2, seed=0, size=10, n_agents=5, render_paths=True, render_windows=True
+    )
     env.reset()
     frame = env.render(1)
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
@@ -290,19 +308,26 @@ def test_place_agents_checks_cells(tmp_path):
 
 def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="mode must be one of"):
-        PathfindingEnv(RandomMaps(8, 8, 0.1), mode="restart")
+        PathfindingEnv(RandomMaps(8, 8, 0.1), PathfindingConfig(mode="restart"))
     with pytest.raises(ValueError, match="collision must be one of"):
-        random_task(collision="soft_cascade")
-    with pytest.raises(ValueError, match="density must be in"):
-        random_task(density=1.5)
+        marl.make("pathfinding/random", collision="soft_cascade")
+    with pytest.raises(ValueError, match=r"density must be a finite number in \[0.0, 1.0\), got 1.5"):
+        marl.make("pathfinding/random", density=1.5)
 
 
 def test_large_committed_maps_hold_1024_agents():
-    env = map_task(num_envs=2, seed=0, map_set="large/random-256-d20-s0.map", n_agents=1024, collision="soft")
+    env = marl.make(
+        "pathfinding/maps",
+        num_envs=2,
+        seed=0,
+        map_set="large/random-256-d20-s0.map",
+        n_agents=1024,
+        collision="soft",
+    )
     env.reset()
     for _ in range(3):
         s = env.step(env.sample_actions())
-    assert s["agents"].obs.shape == (2, 1024, 3 * 121 + 2)
+    assert s["agent"].obs.shape == (2, 1024, 3 * 121 + 2)
     cells = env.pos.sort(dim=1).values
     assert bool((cells[:, 1:] != cells[:, :-1]).all())
 
@@ -311,6 +336,6 @@ def test_large_committed_maps_hold_1024_agents():
 def test_registered_tasks_build_with_their_defaults(env_id):
     env = marl.make(env_id, num_envs=2, seed=0)
     step = env.reset()
-    assert step["agents"].obs.shape == (2, 32, 3 * 121 + 2)
-    assert env.observation_space("agent_0").contains(step["agents"].obs[0, 0].numpy())
+    assert step["agent"].obs.shape == (2, 32, 3 * 121 + 2)
+    assert env.observation_space("agent_0").contains(step["agent"].obs[0, 0].numpy())
     assert env.state_space.contains(step.state[0].numpy())

@@ -196,3 +196,14 @@ def test_marl_list_and_unknown_command(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["trian"])
     assert exit_.value.code == 2 and "did you mean 'train'?" in capsys.readouterr().err
+
+
+def test_marl_bench_lists_the_scripts_and_names_the_closest_to_a_mistyped_one(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench"])
+    assert exit_.value.code == 0
+    listing = capsys.readouterr().out
+    assert "learning_curves" in listing and "train_speed" in listing and "Training throughput" in listing
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "lerning_curves"])
+    assert exit_.value.code == 2 and "Did you mean 'learning_curves'?" in capsys.readouterr().err

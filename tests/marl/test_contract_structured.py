@@ -169,3 +169,24 @@ def test_one_observation_call_per_step_without_episode_end_on_cpu():
             break
         assert len(calls) == 1
         calls.clear()
+
+
+def test_from_pettingzoo_wraps_dict_observations_joins_and_multidiscrete_masks():
+    def view():
+        arena = RespawnArena(num_envs=1, late_join=3, respawn_delay=1, max_steps=20)
+        return marl.to_parallel(arena, illegal_actions="resample")
+
+    names = view().possible_agents  # every life of every slot is an agent of the wrapped environment
+    wrapped = marl.from_pettingzoo(view, num_envs=3, seed=0, groups={"agent": names}, max_steps=20)
+    assert isinstance(wrapped.group_specs["agent"].observation_space, gym.spaces.Dict)
+    step = wrapped.reset()
+    joined = 0
+    for _ in range(60):
+        for b, external in enumerate(wrapped.envs):
+            if not step.done[b]:
+                alive = {a for a, on in zip(names, step["agent"].alive[b].tolist(), strict=True) if on}
+                assert alive == set(external.agents)
+        assert step["agent"].action_mask.shape == (3, len(names), 7)
+        step = wrapped.step(wrapped.sample_actions())
+        joined += int(step["agent"].joined.sum())
+    assert joined > 0

@@ -1,6 +1,6 @@
-"""The batched environment contract, exercised through the test environment ToyWalk."""
-
-import sys
+"""The batched environment contract, exercised through the test environment ToyWalk: its dynamics are known,
+so these tests predict exact values. What every environment must satisfy (spaces, seeding, auto-reset, no loop
+over copies, legal actions, rendering) is checked by `marl.testing` in test_conformance.py."""
 
 import numpy as np
 import pytest
@@ -59,48 +59,6 @@ def test_ten_thousand_copies_with_random_subsets_ending_every_step():
     assert ended_total > 5 * B * 0.2
 
 
-def count_python_lines(fn) -> int:
-    """How many Python lines run inside fn (all modules): a Python loop over copies would scale with B."""
-    count = 0
-
-    def tracer(frame, event, arg):
-        nonlocal count
-        if event == "line":
-            count += 1
-        return tracer
-
-    sys.settrace(tracer)
-    try:
-        fn()
-    finally:
-        sys.settrace(None)
-    return count
-
-
-@pytest.mark.parametrize("with_validation", [True, False])
-def test_reset_and_step_run_no_python_loop_over_copies(with_validation):
-    counts = []
-    for B in (10, 10_000):
-        env = ToyWalk(num_envs=B, seed=0, end_prob=0.5)
-        env.validate_actions = with_validation
-        env.reset()
-        actions = env.sample_actions()
-        counts.append(count_python_lines(lambda env=env, a=actions: (env.step(a), env.reset())))
-    assert counts[0] == counts[1]
-
-
-def test_same_seed_same_trajectory_and_different_seed_differs():
-    def rollout(seed):
-        env = ToyWalk(num_envs=8, seed=seed, end_prob=0.1)
-        out = [env.reset(seed=seed)["walker"].obs]
-        for _ in range(30):
-            out.append(env.step(env.sample_actions())["walker"].obs)
-        return torch.stack(out)
-
-    assert torch.equal(rollout(5), rollout(5))
-    assert not torch.equal(rollout(5), rollout(6))
-
-
 def test_agents_terminate_individually_and_stay_masked():
     env = ToyWalk(num_envs=64, seed=1, max_steps=50)
     step = env.reset()
@@ -130,12 +88,8 @@ def test_truncation_is_separate_from_termination():
     assert torch.all(step.info["episode_length"] == 3)
 
 
-def test_spaces_are_cached_and_state_matches_its_space():
+def test_unknown_agent_names_are_rejected():
     env = ToyWalk(num_envs=2, seed=0)
-    assert env.observation_space("walker_1") is env.observation_space("walker_1")
-    assert env.action_space("pusher_0") is env.action_space("pusher_0")
-    step = env.reset()
-    assert step.state.shape == (2, *env.state_space.shape)
     with pytest.raises(KeyError, match="unknown agent 'walker_9'"):
         env.observation_space("walker_9")
 
@@ -209,14 +163,13 @@ def test_illegal_action_under_the_mask_is_rejected():
         env.step(actions)
 
 
-def test_numpy_actions_are_accepted_and_sampled_actions_are_always_legal():
-    env = ToyWalk(num_envs=256, seed=0, end_prob=0.2)
-    step = env.reset()
-    for _ in range(20):
-        actions = env.sample_actions()
-        legal = step["walker"].action_mask.gather(2, actions["walker"].unsqueeze(-1)).squeeze(-1)
-        assert torch.all(legal)
-        step = env.step({k: v.numpy() for k, v in actions.items()})
+def test_numpy_actions_act_like_tensors():
+    with_tensors, with_numpy = ToyWalk(num_envs=4, seed=0), ToyWalk(num_envs=4, seed=0)
+    with_tensors.reset(), with_numpy.reset()
+    actions = with_tensors.sample_actions()
+    expected = with_tensors.step(actions)
+    got = with_numpy.step({k: v.numpy() for k, v in actions.items()})
+    assert torch.equal(got.state, expected.state) and torch.equal(got["walker"].obs, expected["walker"].obs)
 
 
 def test_step_before_reset_and_bad_constructor_arguments():
@@ -229,11 +182,10 @@ def test_step_before_reset_and_bad_constructor_arguments():
         ToyWalk(seed=-3)
 
 
-def test_render_returns_rgb_and_grid_tiles_copies():
+def test_render_grid_tiles_copies():
     env = ToyWalk(num_envs=4, seed=0)
     env.reset()
     frame = env.render(2)
-    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
     grid = env.render_grid([0, 1, 2, 3], columns=2)
     assert grid.shape == (2 * frame.shape[0], 2 * frame.shape[1], 3)
     assert np.array_equal(grid[: frame.shape[0], frame.shape[1] :], env.render(1))

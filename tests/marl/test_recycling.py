@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from envs.pathfinding import random_task
+import marl
 from marl.core.recycling import RecycledTensors
 
 
@@ -58,21 +58,21 @@ def test_dtype_shape_and_bad_keep():
 
 
 def test_observations_a_learner_holds_never_change():
-    env = random_task(num_envs=3, seed=0, size=12, n_agents=6, max_steps=4)
+    env = marl.make("pathfinding/random", num_envs=3, seed=0, size=12, n_agents=6, max_steps=4)
     step = env.reset()
-    held = [(t, t.clone()) for t in (step["agents"].obs, step.state)]
+    held = [(t, t.clone()) for t in (step["agent"].obs, step.state)]
     for _ in range(9):  # crosses two auto-resets
         step = env.step(env.sample_actions())
-        outputs = (step["agents"].obs, step.state, step.final_obs["agents"], step.final_state)
+        outputs = (step["agent"].obs, step.state, step.final_obs["agent"], step.final_state)
         held += [(t, t.clone()) for t in outputs]
     for tensor, copy_taken_then in held:
         assert torch.equal(tensor, copy_taken_then)
 
 
 def test_an_environment_reuses_observation_memory_when_outputs_are_dropped():
-    env = random_task(num_envs=2, seed=0, size=12, n_agents=4, max_steps=50)
+    env = marl.make("pathfinding/random", num_envs=2, seed=0, size=12, n_agents=4, max_steps=50)
     env.reset()
     addresses = set()
     for _ in range(6):
-        addresses.add(env.step(env.sample_actions())["agents"].obs.data_ptr())
+        addresses.add(env.step(env.sample_actions())["agent"].obs.data_ptr())
     assert len(addresses) <= 2

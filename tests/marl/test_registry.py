@@ -1,15 +1,21 @@
 """The registry: ids, errors that help, and plugins installed as separate packages."""
 
+import dataclasses
 import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+from toy_env import ToyWalk
 
 import marl
 from marl.core.registry import RegistryError
+from marl.core.validation import check_bool, check_choice, check_int, check_number, check_positive_int
+from marl.running.config import env_schema
 
 
 def test_make_builds_the_registered_env_with_its_kwargs():
@@ -35,6 +41,82 @@ def test_malformed_id_and_duplicate_registration_are_refused():
 def test_unknown_env_parameter_is_named_with_a_suggestion():
     with pytest.raises(TypeError, match=r"unknown parameters \['n_walker'\] \(did you mean 'n_walkers'\?\)"):
         marl.make("test/toy_walk", n_walker=2)
+
+
+@dataclass
+class ToyWalkConfig:
+    """A config class for the toy environment: its keys, defaults and rules in one place."""
+
+    n_walkers: int = 3
+    size: int = 7
+
+    def validate(self) -> None:
+        check_positive_int("n_walkers", self.n_walkers)
+        check_int("size", self.size, low=2)
+
+
+def toy_walk_from_config(config: ToyWalkConfig, *, num_envs: int, device: str, seed: int | None):
+    return ToyWalk(num_envs=num_envs, device=device, seed=seed, n_walkers=config.n_walkers, size=config.size)
+
+
+@pytest.fixture(scope="module")
+def configured_env():
+    marl.register_env("test/configured_walk", toy_walk_from_config, config=ToyWalkConfig)
+    return "test/configured_walk"
+
+
+def test_an_env_registered_with_a_config_class_is_made_from_its_keys(configured_env):
+    env = marl.make(configured_env, num_envs=2, seed=0, n_walkers=4)
+    assert env.num_envs == 2 and env.group_specs["walker"].n == 4
+    with pytest.raises(TypeError, match=r"unknown parameters \['n_walker'\] \(did you mean 'n_walkers'\?\)"):
+        marl.make(configured_env, n_walker=2)
+    with pytest.raises(ValueError, match=r"size must be an int >= 2, got 1"):
+        marl.make(configured_env, size=1)
+
+
+def test_the_hydra_schema_of_a_configured_env_is_its_config_class(configured_env):
+    schema = env_schema(configured_env)
+    fields = {f.name: (f.type, f.default) for f in dataclasses.fields(schema)}
+    assert fields == {"id": (str, configured_env), "n_walkers": (int, 3), "size": (int, 7)}
+
+
+def test_a_config_class_must_be_a_dataclass_without_run_keys():
+    @dataclass
+    class WithSeed:
+        seed: int = 0
+
+    with pytest.raises(TypeError, match="must be a dataclass type"):
+        marl.register_env("test/bad_config", toy_walk_from_config, config=dict)
+    with pytest.raises(TypeError, match=r"may not have fields \['seed'\]"):
+        marl.register_env("test/bad_config", toy_walk_from_config, config=WithSeed)
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "message"),
+    [
+        (lambda v: check_positive_int("n_agents", v), 0, "n_agents must be an int >= 1, got 0"),
+        (lambda v: check_positive_int("n_agents", v), True, "n_agents must be an int >= 1, got True"),
+        (
+            lambda v: check_int("k", v, low=1, high=3, allow_none=True),
+            4,
+            "k must be an int in [1, 3] or None",
+        ),
+        (lambda v: check_number("ratio", v, low=0, high=1), 1.5, "ratio must be a finite number in [0, 1]"),
+        (lambda v: check_number("dt", v, low=0, low_open=True), 0.0, "dt must be a finite number > 0"),
+        (lambda v: check_number("x", v), float("nan"), "x must be a finite number, got nan"),
+        (lambda v: check_bool("flag", v), 1, "flag must be True or False, got 1"),
+        (lambda v: check_choice("mode", v, ("a", "b")), "c", "mode must be one of ['a', 'b'], got 'c'"),
+    ],
+)
+def test_validators_name_the_key_the_value_and_what_is_expected(check, value, message):
+    with pytest.raises(ValueError) as err:
+        check(value)
+    assert message in str(err.value)
+
+
+def test_validators_return_plain_python_values():
+    assert check_int("k", np.int64(3), low=1) == 3 and type(check_int("k", np.int64(3))) is int
+    assert check_number("x", 2) == 2.0 and check_int("k", None, allow_none=True) is None
 
 
 PLUGIN = '''

@@ -1,4 +1,4 @@
-"""A batched 2D particle-physics core for the particle-world family (MPE tasks, swarms).
+"""A batched 2D particle-physics core shared by the particle-world families (MPE tasks, physical swarms).
 
 Every copy holds the same entities (agents first, then landmarks, as in mpe2's `world.entities`); their
 state is `pos`, `vel` `[num_envs, n_entities, 2]` and their static properties (size, mass, movable, collide,
@@ -23,6 +23,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+# a discrete movement choice -> its unit force, in mpe2's order: no-op, -x, +x, -y, +y
+MOVE_DIRECTIONS = ((0.0, 0.0), (-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
 
 
 def _as_vector(name: str, value: float | Sequence[float] | Tensor, n: int, dtype, device) -> Tensor:

@@ -1,4 +1,4 @@
-"""The batched neighbour queries against brute force, and the graph in torch-geometric's convention."""
+"""The batched neighbour search against explicit Python loops, and the graph in torch-geometric's convention."""
 
 import itertools
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch_geometric.utils import scatter
 
-from envs.swarm.neighbours import nearest, pairwise_offsets
+from marl.core.neighbours import nearest, pairwise_offsets
 
 
 def brute_force(query, keys, k, radius=None, torus=None, exclude_self=False, key_valid=None):
@@ -43,7 +43,7 @@ def brute_force(query, keys, k, radius=None, torus=None, exclude_self=False, key
         (None, None, True, 20),
     ],
 )
-def test_swarm_nearest_matches_brute_force(torus, radius, exclude_self, k):
+def test_nearest_matches_brute_force(torus, radius, exclude_self, k):
     gen = torch.Generator().manual_seed(3)
     B, N = 3, 12
     pos = torch.rand(B, N, 2, generator=gen) * 2.0
@@ -63,7 +63,7 @@ def test_swarm_nearest_matches_brute_force(torus, radius, exclude_self, k):
         assert (nb.offset[b, i, len(found) :] == 0).all() and (nb.distance[b, i, len(found) :] == 0).all()
 
 
-def test_swarm_nearest_skips_invalid_keys():
+def test_nearest_skips_invalid_keys():
     gen = torch.Generator().manual_seed(0)
     pos = torch.rand(2, 10, 2, generator=gen)
     valid = torch.rand(2, 10, generator=gen) > 0.4
@@ -73,14 +73,14 @@ def test_swarm_nearest_skips_invalid_keys():
         assert nb.index[b, i][nb.mask[b, i]].tolist() == [j for _, j, _ in expected[b][i]]
 
 
-def test_swarm_torus_offsets_take_the_shortest_image():
+def test_torus_offsets_take_the_shortest_image():
     a = torch.tensor([[[0.1, 0.1]]])
     b = torch.tensor([[[1.9, 0.5]]])
     assert pairwise_offsets(a, b, 2.0)[0, 0, 0].tolist() == pytest.approx([-0.2, 0.4])
     assert pairwise_offsets(a, b)[0, 0, 0].tolist() == pytest.approx([1.8, 0.4])
 
 
-def test_swarm_gather_picks_neighbour_values():
+def test_gather_picks_neighbour_values():
     pos = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]]])
     nb = nearest(pos, pos, 2, exclude_self=True, radius=1.5)
     values = torch.tensor([[10.0, 20.0, 30.0]])
@@ -88,12 +88,12 @@ def test_swarm_gather_picks_neighbour_values():
     assert nb.gather(values).tolist() == [[[20.0, 0.0], [10.0, 0.0], [0.0, 0.0]]]
 
 
-def test_swarm_edge_index_follows_torch_geometric_convention():
+def test_edge_index_follows_torch_geometric_convention():
     gen = torch.Generator().manual_seed(1)
     B, N, k = 2, 7, 3
     pos = torch.rand(B, N, 2, generator=gen)
     nb = nearest(pos, pos, k, exclude_self=True, radius=0.6)
-    edge_index, edge_attr = nb.edge_index()
+    edge_index, edge_attr = nb.edge_index(), nb.edge_attr()
     assert edge_index.shape == (2, int(nb.mask.sum())) and edge_attr.shape == (edge_index.shape[1], 3)
     source, target = edge_index
     flat = pos.reshape(B * N, 2)
@@ -109,7 +109,7 @@ def test_swarm_edge_index_follows_torch_geometric_convention():
     assert torch.equal(summed, dense)
 
 
-def test_swarm_nearest_rejects_bad_shapes():
+def test_nearest_rejects_bad_shapes():
     with pytest.raises(ValueError, match=r"\[B, N, 2\]"):
         nearest(torch.zeros(2, 3), torch.zeros(2, 3), 1)
     with pytest.raises(ValueError, match="batch sizes"):
