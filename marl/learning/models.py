@@ -188,13 +188,17 @@ class ObservationEncoder(nn.Module):
         self.parts = nn.ModuleList(parts)
         self.out_features = sum(part.out_features for part in parts)
 
-    def forward(self, obs: Observation) -> Tensor:
+    def features(self, obs: Observation) -> list[Tensor]:
+        """The encoded fields, in order (the caller concatenates them, with anything else, in one go)."""
         if not self.is_dict:
-            return self.parts[0](obs)
-        features = [
+            return [self.parts[0](obs)]
+        return [
             part(obs[key]) if mask is None else part(obs[key], obs[mask])
             for (key, mask), part in zip(self.fields, self.parts, strict=True)
         ]
+
+    def forward(self, obs: Observation) -> Tensor:
+        features = self.features(obs)
         return features[0] if len(features) == 1 else torch.cat(features, dim=-1)
 
 
@@ -241,14 +245,16 @@ class GroupNetwork(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """`obs [L, *batch, n, ...]`, `hidden [*batch, n, H]`, `starts [L, *batch, n]` (reset the GRU there),
         `neighbours` index and mask `[L, *batch, n, k]` (gnn) -> features and the last hidden state."""
-        x = self.encoder(obs)
+        features = self.encoder.features(obs)
         if self.agent_id is not None:
-            if x.shape[-2] != self.n_agents:
+            n = features[0].shape[-2]
+            if n != self.n_agents:
                 raise ValueError(
-                    f"this network has agent ids for {self.n_agents} agents but got {x.shape[-2]}; "
+                    f"this network has agent ids for {self.n_agents} agents but got {n}; "
                     "use model.agent_id_size=0 for a network that runs any number of agents"
                 )
-            x = torch.cat([x, self.agent_id.weight.expand(*x.shape[:-1], -1)], dim=-1)
+            features.append(self.agent_id.weight.expand(*features[0].shape[:-1], -1))
+        x = features[0] if len(features) == 1 else torch.cat(features, dim=-1)
         x = self.trunk(x)
         if self.gru is not None:
             return self.gru(x, hidden, starts)
