@@ -22,13 +22,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import gymnasium as gym
 import torch
 from torch import Tensor, nn
 
-from marl.core.env import Neighbours, Observation
+from marl.core.env import GroupSpec, Neighbours, Observation
 from marl.learning.distributions import ActionHead, Distribution
 from marl.learning.networks import MLP, GRUCore, activation_class, orthogonal_init
 
@@ -39,7 +38,7 @@ NeighbourTensors = tuple[Tensor, Tensor]  # neighbour index and mask `[*lead, n,
 
 @dataclass
 class ModelConfig:
-    """The networks of actors and critics (one per group, shared by its agents); see the table above."""
+    """The networks of actors and critics (one per group, shared by its agents); kinds: the module docstring."""
 
     kind: str = "mlp"  # mlp, cnn, entity, gru or gnn: how much observation structure the network uses
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # widths of the MLP trunk
@@ -262,8 +261,9 @@ class GroupNetwork(nn.Module):
             x = self._message_passing(x, neighbours)
         return x, hidden
 
-    def _message_passing(self, x: Tensor, neighbours: tuple[Tensor, Tensor] | None) -> Tensor:
-        """Graph convolutions over every copy's neighbour graph (nodes `copy * n + agent`)."""
+    def _message_passing(self, x: Tensor, neighbours: NeighbourTensors | None) -> Tensor:
+        """Graph convolutions over every copy's neighbour graph (nodes `copy * n + agent`; the edges are the
+        neighbour slots the environment filled)."""
         if neighbours is None:
             raise ValueError("a gnn network needs the group's neighbours, got None")
         index, mask = neighbours
@@ -298,7 +298,7 @@ class ActorCritic(nn.Module):
 
     def __init__(
         self,
-        spec: Any,
+        spec: GroupSpec,
         state_space: gym.spaces.Box,
         config: ModelConfig,
         critic_input: str = "obs",
@@ -307,7 +307,7 @@ class ActorCritic(nn.Module):
         super().__init__()
         if critic_input not in CRITIC_INPUTS:
             raise ValueError(f"critic_input must be one of {list(CRITIC_INPUTS)}, got {critic_input!r}")
-        has_neighbours = getattr(spec, "neighbours", 0) > 0
+        has_neighbours = spec.neighbours > 0
         self.critic_input = critic_input
         self.actor_network = GroupNetwork(spec.observation_space, spec.n, config, has_neighbours)
         self.head = ActionHead(spec.action_space, self.actor_network.out_features, init_log_std=init_log_std)

@@ -117,7 +117,7 @@ class OnPolicyAlgorithm(Algorithm):
                 f"rollout_length ({config.rollout_length}) must be a multiple of chunk_length "
                 f"({config.chunk_length}) for a gru model"
             )
-        if model.kind == "gnn" and not any(getattr(s, "neighbours", 0) for s in env.group_specs.values()):
+        if model.kind == "gnn" and not any(s.neighbours for s in env.group_specs.values()):
             raise ValueError(
                 "model kind 'gnn' needs neighbours, but no group of this environment publishes any "
                 "(GroupSpec.neighbours is 0 everywhere); pick another model kind"

@@ -59,9 +59,7 @@ def test_swarm_on_policy_learns(
     env = marl.make(env_id, num_envs=32, seed=0, **env_kwargs)
     random = marl.evaluate(marl.RandomPolicy(env, None, "cpu"), env, episodes=32, deterministic=False, seed=1)
     assert sign * mean(random[name]) < random_level
-    config = config_class(
-        rollout_length=25, num_minibatches=2, lr=3e-3, critic_lr=3e-3, gamma=0.9
-    )
+    config = config_class(rollout_length=25, num_minibatches=2, lr=3e-3, critic_lr=3e-3, gamma=0.9)
     algo = algo_class(env, config, "cpu", model=ModelConfig(agent_id_size=0))
     for _ in range(iterations):
         algo.train_iteration()
