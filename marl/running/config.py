@@ -165,6 +165,7 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
 
     In `values`, `env` and `algo` take a registered name, or a mapping whose `id` (env) / `name` (algo)
     selects the option and whose other keys are merged over it (a run's saved config.yaml has this shape);
+    `model` takes a choice of the model group or a mapping of its keys;
     `experiment` takes a preset name or None (no preset). `run_dir` defaults to a new `runs/<date>/<time>`
     (as under Hydra; with `-1`, `-2`, ... appended when that exists, so a default never resumes another run).
     A key the schemas do not know or a value of the wrong type raises ValueError naming it.
@@ -184,6 +185,8 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
             values[group] = keys
         else:
             raise TypeError(f"{group} must be a registered name or a mapping of its keys, got {value!r}")
+    if isinstance(values.get("model"), str):
+        choices.append(f"model={values.pop('model')}")
     if "experiment" in values:
         preset = values.pop("experiment")
         choices.append("~experiment" if preset is None else f"experiment={preset}")

@@ -173,3 +173,15 @@ def test_an_algorithm_with_its_own_networks_refuses_a_model(tmp_path, capsys):
             ]
         )
     assert "'random' builds its own networks and takes no model config" in capsys.readouterr().err
+
+
+def test_an_experiment_takes_a_model_by_name_or_by_keys(tmp_path):
+    by_name = marl.Experiment(env="test/toy_walk", algo="ippo", model="gru", run_dir=str(tmp_path / "a"))
+    assert by_name.algo.model_config.kind == "gru"
+    by_keys = marl.Experiment(
+        env="test/toy_walk",
+        algo="ippo",
+        model={"kind": "cnn", "agent_id_size": 0},
+        run_dir=str(tmp_path / "b"),
+    )
+    assert by_keys.algo.model_config.kind == "cnn" and by_keys.algo.model_config.agent_id_size == 0
