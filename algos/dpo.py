@@ -26,7 +26,8 @@ import torch
 from torch import Tensor
 
 import marl
-from marl.learning.onpolicy import MetricMeans, OnPolicyAlgorithm, OnPolicyConfig, RolloutBatch, masked_mean
+from marl.learning.collector import Batch, masked_mean
+from marl.learning.onpolicy import MetricMeans, OnPolicyAlgorithm, OnPolicyConfig
 
 
 @dataclass
@@ -61,8 +62,10 @@ class DPO(OnPolicyAlgorithm):
 
     config_class = DPOConfig
 
-    def __init__(self, env: marl.BatchedEnv, config: Any, device: str | torch.device) -> None:
-        super().__init__(env, config, device)
+    def __init__(
+        self, env: marl.BatchedEnv, config: Any, device: str | torch.device, model: Any = None
+    ) -> None:
+        super().__init__(env, config, device, model)
         cfg = self.config
         self.beta_sqrt, self.beta_kl = {}, {}
         for g, spec in env.group_specs.items():
@@ -70,13 +73,13 @@ class DPO(OnPolicyAlgorithm):
             self.beta_sqrt[g] = torch.full((size,), cfg.beta_init, device=self.device)
             self.beta_kl[g] = torch.full((size,), cfg.beta_init, device=self.device)
 
-    def update(self, batches: dict[str, RolloutBatch]) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, float]:
         cfg = self.config
         metrics = MetricMeans()
-        for g, batch in batches.items():
+        for g, group_batch in batch.items():
             head = self.models[g].head
             for _ in range(cfg.epochs):
-                for mb in batch.minibatches(cfg.num_minibatches, self.generator):
+                for mb in group_batch.minibatches(cfg.num_minibatches, self.generator):
                     dist, values_n = self.evaluate(g, mb)
                     ratio = (dist.log_prob(mb.action) - mb.log_prob).exp()
                     kl = head.from_params(mb.dist_params).kl(dist).clamp(min=0)
@@ -103,8 +106,10 @@ class DPO(OnPolicyAlgorithm):
 
             # adapt the coefficients to the divergence of the updated policy from the rollout policy
             with torch.no_grad():
-                data = batch.data
-                dist, _ = self.models[g].actor(data.actor_in, data.actor_h0, data.starts, data.action_mask)
+                data = group_batch.data
+                dist, _ = self.models[g].actor(
+                    data.obs, data.actor_h0, data.starts, data.action_mask, data.neighbours
+                )
                 kl = head.from_params(data.dist_params).kl(dist).clamp(min=0)
                 agent = self._coefficient_index(data.agent).flatten()
                 size = self.beta_kl[g].shape[0]

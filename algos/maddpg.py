@@ -165,7 +165,6 @@ class MADDPG(Algorithm):
         self.buffer = ReplayBuffer(config.buffer_size, self.device)
         self.updates = 0
         self.update_credit = 0  # transitions gathered since the last gradient step, once learning started
-        self._step: Step | None = None
         self._policy_state: dict[str, Tensor] | None = None
 
     # ------------------------------------------------------------------ acting (decentralised)
@@ -179,11 +178,23 @@ class MADDPG(Algorithm):
         }
 
     @torch.no_grad()
-    def act(self, step: Step, policy_state: Any, deterministic: bool = False):
-        actions, _, policy_state = self._act(step, policy_state, deterministic)
+    def act(
+        self,
+        step: Step,
+        policy_state: Any,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
+    ):
+        actions, _, policy_state = self._act(step, policy_state, deterministic, generator)
         return actions, policy_state
 
-    def _act(self, step: Step, members: dict[str, Tensor] | None, deterministic: bool):
+    def _act(
+        self,
+        step: Step,
+        members: dict[str, Tensor] | None,
+        deterministic: bool,
+        generator: torch.Generator | None = None,
+    ):
         """Environment actions, their critic encoding (one-hot / [-1, 1]) and the ensemble members in use."""
         if members is not None:  # a new episode draws new members where one just started
             fresh = self.initial_policy_state(step.done.shape[0])
@@ -194,17 +205,15 @@ class MADDPG(Algorithm):
             out = _select(self.actors[g], obs, None if members is None else members[g])
             if self.discrete[g]:
                 logits = Categorical(out, step[g].action_mask).logits
-                onehot = (
-                    F.one_hot(logits.argmax(-1), self.act_dim[g]).float()
-                    if deterministic
-                    else F.gumbel_softmax(logits, tau=self.config.gumbel_temperature, hard=True)
-                )
+                if not deterministic:  # a hard Gumbel-softmax sample: the arg-max of Gumbel-perturbed logits
+                    logits = logits - torch.empty_like(logits).exponential_(generator=generator).log()
+                onehot = F.one_hot(logits.argmax(-1), self.act_dim[g]).float()
                 encoded[g] = onehot
                 env_actions[g] = onehot.argmax(-1) + int(spec.action_space.start)
             else:
                 action = torch.tanh(out)
                 if not deterministic:
-                    action = gaussian_exploration(action, self.config.noise_std)
+                    action = gaussian_exploration(action, self.config.noise_std, generator)
                 encoded[g] = action
                 low, high = self.action_bounds[g]
                 env_actions[g] = unit_to_bounds(action.reshape(*action.shape[:2], *low.shape), low, high)
@@ -213,19 +222,18 @@ class MADDPG(Algorithm):
     # ------------------------------------------------------------------ gathering experience
     def train_iteration(self) -> Iteration:
         cfg = self.config
-        if self._step is None:
-            self._step = self.env.reset()
+        if not self.runner.started:
             self._policy_state = self.initial_policy_state(self.env.num_envs)
         for _ in range(cfg.rollout_steps):
+            step = self.runner.step
             with torch.no_grad():
-                env_actions, encoded, members = self._act(self._step, self._policy_state, deterministic=False)
-            next_step = self.env.step(env_actions)
-            self.episodes.record(next_step)
-            rows = transition(self._step, encoded, next_step)
+                env_actions, encoded, members = self._act(step, self._policy_state, deterministic=False)
+            next_step = self.runner.advance(env_actions)
+            rows = transition(step, encoded, next_step)
             if members is not None:
                 rows.update({f"member/{g}": m for g, m in members.items()})
             self.buffer.add(rows)
-            self._step, self._policy_state = next_step, members
+            self._policy_state = members
             if len(self.buffer) >= cfg.learning_starts:
                 self.update_credit += self.env.num_envs
         metrics: dict[str, list[float]] = {}
@@ -349,7 +357,7 @@ class MADDPG(Algorithm):
         self.critic_optim.load_state_dict(state["critic_optim"])
         self.buffer.load_state_dict(state["buffer"])
         self.updates, self.update_credit = int(state["updates"]), int(state["update_credit"])
-        self._step = None  # the next train_iteration starts fresh episodes
+        self.runner.restart()  # the next train_iteration starts fresh episodes
 
 
 def _check_config(config: MADDPGConfig) -> None:

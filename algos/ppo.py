@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
 import marl
-from marl.learning.onpolicy import MetricMeans, OnPolicyAlgorithm, OnPolicyConfig, RolloutBatch, masked_mean
+from marl.learning.collector import Batch, masked_mean
+from marl.learning.onpolicy import MetricMeans, OnPolicyAlgorithm, OnPolicyConfig
 
 
 @dataclass
@@ -44,12 +44,12 @@ class IPPO(OnPolicyAlgorithm):
 
     config_class = IPPOConfig
 
-    def update(self, batches: dict[str, RolloutBatch]) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, float]:
         cfg = self.config
         metrics = MetricMeans()
-        for g, batch in batches.items():
+        for g, group_batch in batch.items():
             for _ in range(cfg.epochs):
-                for mb in batch.minibatches(cfg.num_minibatches, self.generator):
+                for mb in group_batch.minibatches(cfg.num_minibatches, self.generator):
                     dist, values_n = self.evaluate(g, mb)
                     log_ratio = dist.log_prob(mb.action) - mb.log_prob
                     ratio = log_ratio.exp()
@@ -78,18 +78,8 @@ class MAPPO(IPPO):
 
     config_class = MAPPOConfig
 
-    def critic_observation(self, group: str, obs: Tensor, state: Tensor) -> Tensor:
-        n = obs.shape[1]
-        shared = state.flatten(1)[:, None].expand(-1, n, -1)
-        if self.config.agent_specific_state:
-            return torch.cat([shared, obs.flatten(2)], dim=-1)
-        return shared
-
-    def critic_observation_size(self, group: str) -> int:
-        size = int(torch.Size(self.env.state_space.shape).numel())
-        if self.config.agent_specific_state:
-            size += super().critic_observation_size(group)
-        return size
+    def critic_input(self) -> str:
+        return "state_and_obs" if self.config.agent_specific_state else "state"
 
 
 def register() -> None:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import marl  # noqa: E402
 from envs.pathfinding import register, register_baselines  # noqa: E402
-from marl.running.config import algo_config  # noqa: E402
+from marl.running.config import algo_config, model_arguments  # noqa: E402
 from marl.running.io import atomic_write_text  # noqa: E402
 
 MAP_SETS = {
@@ -64,14 +64,16 @@ class Checkpoint:
         self.observation = {key: self.config.env[key] for key in OBSERVATION_KEYS}
 
     def build(self, env: marl.BatchedEnv, n_agents: int) -> marl.Algorithm:
-        """The trained algorithm on `env`; refuses agent counts its network cannot take (one-hot agent ids)."""
+        """The trained algorithm on `env`; refuses agent counts its network cannot take (agent ids)."""
         trained_agents = self.config.env.n_agents
-        if getattr(self.algo_config, "agent_id", False) and n_agents != trained_agents:
+        model = model_arguments(self.config, self.algo_name)
+        if model and model["model"].agent_id_size and n_agents != trained_agents:
             raise ValueError(
-                f"{self.path}: trained with agent_id=true on {trained_agents} agents, so it cannot run {n_agents}; "
-                "train with algo.agent_id=false to evaluate other agent counts"
+                f"{self.path}: trained with agent ids on {trained_agents} agents, so it cannot run {n_agents}; "
+                "train with model.agent_id_size=0 to evaluate other agent counts"
             )
-        algo = marl.core.registry.algo_entry(self.algo_name).factory(env, self.algo_config, env.device)
+        entry = marl.core.registry.algo_entry(self.algo_name)
+        algo = entry.factory(env, self.algo_config, env.device, **model)
         algo.load_state_dict(self.state)
         return algo
 

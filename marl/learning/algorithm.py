@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -45,6 +46,37 @@ class EpisodeStats:
         return out
 
 
+class EnvRunner:
+    """Steps one batched environment for an algorithm: resets it on first use (and after `restart`, e.g. when
+    a checkpoint was loaded) and records every ended episode's statistics into `episodes`, which the trainer
+    reads, so no algorithm has to remember to."""
+
+    def __init__(self, env: BatchedEnv, episodes: EpisodeStats) -> None:
+        self.env = env
+        self.episodes = episodes
+        self._step: Step | None = None
+
+    @property
+    def step(self) -> Step:
+        """The current step (the environment is reset first if the runner has not started yet)."""
+        if self._step is None:
+            self._step = self.env.reset()
+        return self._step
+
+    @property
+    def started(self) -> bool:
+        return self._step is not None
+
+    def advance(self, actions: dict[str, Tensor]) -> Step:
+        self._step = self.env.step(actions)
+        self.episodes.record(self._step)
+        return self._step
+
+    def restart(self) -> None:
+        """Start fresh episodes at the next `step`."""
+        self._step = None
+
+
 class Algorithm:
     """Base of every algorithm: it owns its networks and optimisers and how it gathers experience.
 
@@ -58,16 +90,23 @@ class Algorithm:
         self.config = config
         self.device = torch.device(device)
         self.episodes = EpisodeStats()
+        self.runner = EnvRunner(env, self.episodes)
 
     def train_iteration(self) -> Iteration:
         raise NotImplementedError
 
     def act(
-        self, step: Step, policy_state: Any, deterministic: bool = False
+        self,
+        step: Step,
+        policy_state: Any,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
     ) -> tuple[dict[str, Tensor], Any]:
         """Actions for every group from `step`, and the next recurrent policy state.
 
-        Recurrent policies reset the state of copies where `step.done` (a new episode starts there)."""
+        Stochastic actions are drawn from `generator` (None: the algorithm's own training generator).
+        Recurrent policies reset the state of copies where `step.done` (a new episode starts there) and of
+        agents that joined at this step."""
         raise NotImplementedError
 
     def initial_policy_state(self, num_envs: int) -> Any:
@@ -95,22 +134,19 @@ class RandomPolicy(Algorithm):
         super().__init__(env, config, device)
         self.generator = torch.Generator(device=env.device)
         self.generator.manual_seed(int(torch.randint(2**62, ())))
-        self._step: Step | None = None
 
     def train_iteration(self) -> Iteration:
-        step = self.env.reset() if self._step is None else self._step
         for _ in range(self.config.steps_per_iteration):
-            actions, _ = self.act(step, None)
-            step = self.env.step(actions)
-            self.episodes.record(step)
-        self._step = step
+            actions, _ = self.act(self.runner.step, None)
+            self.runner.advance(actions)
         return Iteration(env_steps=self.config.steps_per_iteration * self.env.num_envs)
 
-    def act(self, step: Step, policy_state: Any, deterministic: bool = False):
+    def act(self, step: Step, policy_state: Any, deterministic: bool = False, generator=None):
         masks = {g: s.action_mask for g, s in step.groups.items()}
         num_envs = step.state.shape[0]
+        generator = self.generator if generator is None else generator
         return sample_actions(
-            self.env.group_specs, num_envs, masks, self.generator, step.state.device
+            self.env.group_specs, num_envs, masks, generator, step.state.device
         ), policy_state
 
     def state_dict(self) -> dict[str, Any]:
@@ -118,7 +154,7 @@ class RandomPolicy(Algorithm):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
-        self._step = None
+        self.runner.restart()
 
 
 @torch.no_grad()
@@ -126,9 +162,16 @@ def evaluate(
     policy: Algorithm, env: BatchedEnv, episodes: int, deterministic: bool, seed: int
 ) -> dict[str, list[float]]:
     """Run `episodes` whole episodes of `policy` on `env` (all copies in parallel) and return each ended
-    episode's statistics, `{name: [value per episode]}`, in the order they ended."""
+    episode's statistics, `{name: [value per episode]}`, in the order they ended.
+
+    Stochastic actions come from a generator of their own, seeded with `seed`, so the same seed gives the
+    same result twice and evaluating never moves the training generator (policies whose `act` takes no
+    `generator` keep drawing from their own)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    generator = torch.Generator(device=env.device)
+    generator.manual_seed(seed)
+    draws = {"generator": generator} if "generator" in inspect.signature(policy.act).parameters else {}
     step = env.reset(seed=seed)
     state = policy.initial_policy_state(env.num_envs)
     # each copy contributes a fixed share of the episodes, so that copies that finish quickly do not
@@ -139,7 +182,7 @@ def evaluate(
     results: dict[str, list[float]] = {}
     finished = torch.zeros_like(wanted)
     while bool((finished < wanted).any()):
-        actions, state = policy.act(step, state, deterministic=deterministic)
+        actions, state = policy.act(step, state, deterministic=deterministic, **draws)
         step = env.step(actions)
         keep = step.done & (finished < wanted)
         if bool(keep.any()):
@@ -147,3 +190,25 @@ def evaluate(
                 results.setdefault(name, []).extend(value[keep].tolist())
         finished += step.done.long()
     return results
+
+
+def coerce_config(config: Any, config_class: type) -> Any:
+    """Accept the config dataclass itself, an OmegaConf config of it (as Hydra passes it) or a plain dict."""
+    if isinstance(config, config_class):
+        return config
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(config, DictConfig):
+            config = OmegaConf.to_container(config, resolve=True)
+    except ImportError:  # pragma: no cover - hydra-core is a dependency
+        pass
+    if not isinstance(config, dict):
+        raise TypeError(
+            f"expected a {config_class.__name__} (or a dict of its fields), got {type(config).__name__}"
+        )
+    known = {f.name for f in fields(config_class)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise TypeError(f"{config_class.__name__} has no fields {unknown}; its fields are {sorted(known)}")
+    return config_class(**config)

@@ -1,39 +1,40 @@
-"""The on-policy machinery every policy-gradient learner shares, written once.
+"""The on-policy learner every policy-gradient algorithm builds on, written once.
 
-- `OnPolicyConfig`: the hyperparameters common to IPPO, MAPPO and DPO.
-- `GroupModel`: one group's actor (MLP, optionally a GRU, then an action head) and critic. Parameters are
-  shared by the agents of a group; an optional one-hot agent id tells them apart. Groups with different
-  spaces get their own networks and optimisers.
-- `compute_gae`: generalised advantage estimation that bootstraps truncated episodes from the kept final
-  observation's value and never bootstraps terminated agents.
-- `RolloutBatch` / `Minibatch`: a finished rollout, cut into chunks of `chunk_length` steps per agent for
-  backpropagation through time (chunks of one step for feed-forward policies), shuffled into minibatches.
-- `OnPolicyAlgorithm`: gathers `rollout_length` steps from every copy into storage preallocated on the
-  training device (no host copy per step), computes advantages and normalised value targets, anneals the
-  learning rate, and leaves the update itself to the algorithm (`update`), which reads top to bottom in its
-  own module using `evaluate`, `value_loss` and `apply_gradients` from here.
+- `OnPolicyConfig`: the training hyperparameters common to IPPO, MAPPO and DPO (the networks are a separate
+  config, `marl.learning.models.ModelConfig`).
+- `OnPolicyAlgorithm`: one `ActorCritic` per group (parameters shared by the group's agents; groups with
+  different spaces get their own networks and optimisers), the `RolloutCollector` that gathers
+  `rollout_length` steps per copy on the training device, `make_batch` (GAE, value and advantage
+  normalisation), the learning-rate schedule, decentralised acting and checkpoints. The update itself is the
+  algorithm's own (`update(batch)`), and reads top to bottom in its module using `evaluate`, `value_loss`
+  and `apply_gradients` from here.
 
-Shapes: storage is `[T, num_envs, n_agents, ...]` per group; a minibatch is `[L, S, ...]` (chunk length,
-sequences). Samples of dead agents (`alive` False) stay in the tensors and are masked out of every loss,
-every advantage statistic and the value normaliser.
+Samples of dead agents (`alive` False) stay in the tensors and are masked out of every loss, every advantage
+statistic and the value normaliser.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from marl.core.env import BatchedEnv, Step
-from marl.learning.algorithm import Algorithm, Iteration
-from marl.learning.distributions import ActionHead, Distribution
-from marl.learning.networks import MLP, GRUCore, orthogonal_init
+from marl.learning.algorithm import Algorithm, Iteration, coerce_config
+from marl.learning.collector import (
+    Batch,
+    Minibatch,
+    RolloutCollector,
+    leading,
+    make_batch,
+    masked_mean,
+    neighbour_tensors,
+)
+from marl.learning.distributions import Distribution
+from marl.learning.models import ActorCritic, ModelConfig
 from marl.learning.normalization import RunningNormalizer
 
 
@@ -57,19 +58,12 @@ class OnPolicyConfig:
     max_grad_norm: float = 10.0  # gradient norm clip, per network
     normalize_values: bool = True  # running value-target normalisation
     normalize_advantages: bool = True  # advantages normalised over the live agents of each group
-    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # MLP widths of actor and critic
-    activation: str = "relu"  # hidden-layer activation: relu, tanh, elu, gelu, silu or leaky_relu
-    layer_norm: bool = True  # LayerNorm on the input and after every hidden layer
-    recurrent: bool = False  # add a GRU after the MLP (actor and critic)
-    gru_hidden: int = 64  # GRU width when recurrent
-    chunk_length: int = 8  # backpropagation-through-time chunk (steps); rollout_length must be a multiple
-    agent_id: bool = True  # append a one-hot agent id to actor and critic inputs (parameter sharing)
+    chunk_length: int = 8  # backpropagation-through-time chunk (steps) of a gru model; divides rollout_length
     init_log_std: float = -0.5  # initial log standard deviation of Gaussian policies
 
     def validate(self) -> None:
         """Raise a clear error for a hyperparameter outside its meaningful range."""
-        positive = ["rollout_length", "epochs", "num_minibatches", "gru_hidden", "chunk_length"]
-        for name in positive:
+        for name in ["rollout_length", "epochs", "num_minibatches", "chunk_length"]:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -82,204 +76,6 @@ class OnPolicyConfig:
         for name in ["entropy_coef", "value_loss_coef", "value_clip", "lr_anneal_steps"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
-            raise ValueError(
-                f"hidden_sizes must be a non-empty list of positive ints, got {self.hidden_sizes}"
-            )
-        if self.recurrent and self.rollout_length % self.chunk_length:
-            raise ValueError(
-                f"rollout_length ({self.rollout_length}) must be a multiple of chunk_length "
-                f"({self.chunk_length}) for recurrent policies"
-            )
-
-
-def coerce_config(config: Any, config_class: type) -> Any:
-    """Accept the config dataclass itself, an OmegaConf config of it (as Hydra passes it) or a plain dict."""
-    if isinstance(config, config_class):
-        return config
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(config, DictConfig):
-            config = OmegaConf.to_container(config, resolve=True)
-    except ImportError:  # pragma: no cover - hydra-core is a dependency
-        pass
-    if not isinstance(config, dict):
-        raise TypeError(
-            f"expected a {config_class.__name__} (or a dict of its fields), got {type(config).__name__}"
-        )
-    known = {f.name for f in fields(config_class)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise TypeError(f"{config_class.__name__} has no fields {unknown}; its fields are {sorted(known)}")
-    return config_class(**config)
-
-
-# ---------------------------------------------------------------------------------------------- networks
-class Encoder(nn.Module):
-    """An MLP, optionally followed by a GRU. Feed-forward encoders carry a zero-width hidden state, so that
-    storage and minibatching treat both kinds alike."""
-
-    def __init__(self, in_features: int, config: OnPolicyConfig) -> None:
-        super().__init__()
-        self.mlp = MLP(
-            in_features,
-            config.hidden_sizes,
-            layer_norm=config.layer_norm,
-            input_norm=config.layer_norm,
-            activation=config.activation,
-        )
-        self.gru = (
-            GRUCore(self.mlp.out_features, config.gru_hidden, layer_norm=config.layer_norm)
-            if config.recurrent
-            else None
-        )
-        self.hidden_size = config.gru_hidden if config.recurrent else 0
-        self.out_features = config.gru_hidden if config.recurrent else self.mlp.out_features
-
-    def forward(self, x: Tensor, hidden: Tensor, starts: Tensor) -> tuple[Tensor, Tensor]:
-        """`x [L, *batch, F]`, `hidden [*batch, H]`, `starts [L, *batch]` -> features, last hidden state."""
-        features = self.mlp(x)
-        if self.gru is None:
-            return features, hidden
-        return self.gru(features, hidden, starts)
-
-
-class GroupModel(nn.Module):
-    """The actor and the critic shared by the agents of one group."""
-
-    def __init__(
-        self, actor_in: int, critic_in: int, action_space: gym.spaces.Space, config: OnPolicyConfig
-    ) -> None:
-        super().__init__()
-        self.actor_encoder = Encoder(actor_in, config)
-        self.head = ActionHead(
-            action_space, self.actor_encoder.out_features, init_log_std=config.init_log_std
-        )
-        self.critic_encoder = Encoder(critic_in, config)
-        self.value_out = orthogonal_init(nn.Linear(self.critic_encoder.out_features, 1), 1.0)
-
-    def actor_parameters(self) -> list[nn.Parameter]:
-        return [*self.actor_encoder.parameters(), *self.head.parameters()]
-
-    def critic_parameters(self) -> list[nn.Parameter]:
-        return [*self.critic_encoder.parameters(), *self.value_out.parameters()]
-
-    def actor(
-        self, x: Tensor, hidden: Tensor, starts: Tensor, mask: Tensor | None
-    ) -> tuple[Distribution, Tensor]:
-        features, hidden = self.actor_encoder(x, hidden, starts)
-        return self.head(features, mask), hidden
-
-    def critic(self, x: Tensor, hidden: Tensor, starts: Tensor) -> tuple[Tensor, Tensor]:
-        """Normalised value predictions `[L, *batch]` and the last hidden state."""
-        features, hidden = self.critic_encoder(x, hidden, starts)
-        return self.value_out(features).squeeze(-1), hidden
-
-
-# ---------------------------------------------------------------------------------------------- GAE
-def compute_gae(
-    rewards: Tensor,
-    values: Tensor,
-    next_values: Tensor,
-    terminated: Tensor,
-    done: Tensor,
-    gamma: float,
-    lam: float,
-) -> tuple[Tensor, Tensor]:
-    """Advantages and returns (`advantages + values`) for `[T, B, n]` tensors.
-
-    `next_values[t]` is the value of the observation that followed step t: for a copy whose episode ended at
-    t (`done [T, B]`) that is the kept final observation, otherwise the next step's observation. An agent
-    terminated at t gets no bootstrap (`r - V`); a truncated episode bootstraps from the final observation
-    (`r + gamma V(final) - V`); in both cases the advantage chain stops there, because step t + 1 belongs to
-    another episode or to a dead agent.
-    """
-    if not rewards.shape == values.shape == next_values.shape == terminated.shape:
-        raise ValueError(
-            f"rewards {tuple(rewards.shape)}, values {tuple(values.shape)}, next_values "
-            f"{tuple(next_values.shape)} and terminated {tuple(terminated.shape)} must have the same shape"
-        )
-    if done.shape != rewards.shape[: done.dim()]:
-        raise ValueError(f"done has shape {tuple(done.shape)}, expected a prefix of {tuple(rewards.shape)}")
-    done = done.reshape(*done.shape, *([1] * (rewards.dim() - done.dim())))
-    bootstrap = (~terminated.bool()).to(rewards.dtype)
-    chain = bootstrap * (~done.bool()).to(rewards.dtype)
-    advantages = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[0])
-    for t in reversed(range(rewards.shape[0])):
-        delta = rewards[t] + gamma * bootstrap[t] * next_values[t] - values[t]
-        running = delta + gamma * lam * chain[t] * running
-        advantages[t] = running
-    return advantages, advantages + values
-
-
-def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean of `x` over the entries where `mask` is True (0 if there are none), without a host sync."""
-    weights = mask.to(x.dtype)
-    return (x * weights).sum() / weights.sum().clamp(min=1)
-
-
-# ---------------------------------------------------------------------------------------------- batches
-@dataclass
-class Minibatch:
-    """Sequences of `L` consecutive steps of single agents: every tensor is `[L, S, ...]` except the
-    recurrent states at the start of each sequence, `[S, H]`."""
-
-    actor_in: Tensor
-    critic_in: Tensor
-    actor_h0: Tensor
-    critic_h0: Tensor
-    starts: Tensor
-    action: Tensor
-    action_mask: Tensor | None
-    log_prob: Tensor
-    dist_params: Tensor
-    value_n: Tensor
-    returns_n: Tensor
-    advantages: Tensor
-    alive: Tensor
-    agent: Tensor
-
-    def __getitem__(self, index: Tensor) -> Minibatch:
-        """The sequences `index` (a tensor of sequence numbers)."""
-        parts = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                parts[f.name] = None
-            elif f.name.endswith("_h0"):
-                parts[f.name] = value[index]
-            else:
-                parts[f.name] = value[:, index]
-        return Minibatch(**parts)
-
-    @property
-    def num_sequences(self) -> int:
-        return self.alive.shape[1]
-
-
-@dataclass
-class RolloutBatch:
-    """One group's finished rollout, as sequences for the update."""
-
-    data: Minibatch
-
-    def minibatches(self, count: int, generator: torch.Generator) -> Iterator[Minibatch]:
-        """`count` minibatches of whole sequences in a random order; together they cover every sequence."""
-        total = self.data.num_sequences
-        if count > total:
-            raise ValueError(f"num_minibatches={count} exceeds the {total} sequences in a rollout")
-        order = torch.randperm(total, generator=generator, device=generator.device)
-        for index in order.tensor_split(count):
-            yield self.data[index]
-
-
-def to_sequences(x: Tensor, chunk_length: int) -> Tensor:
-    """`[T, B, n, *f] -> [L, (T/L) * B * n, *f]`: each chunk of one agent's time axis becomes a sequence."""
-    T = x.shape[0]
-    x = x.reshape(T // chunk_length, chunk_length, *x.shape[1:]).transpose(0, 1)
-    return x.reshape(chunk_length, -1, *x.shape[4:])
 
 
 class MetricMeans:
@@ -303,33 +99,45 @@ class MetricMeans:
 
 # ---------------------------------------------------------------------------------------------- algorithm
 class OnPolicyAlgorithm(Algorithm):
-    """Rollouts, advantages, schedules, checkpoints and decentralised acting for on-policy learners.
+    """Networks, rollouts, advantages, schedules, checkpoints and decentralised acting for on-policy learners.
 
-    Subclasses set `config_class` and implement `update(batches)`; they may override
-    `critic_observation` (local by default: the agent's own observation).
+    Subclasses set `config_class` and implement `update(batch)`; they may override `critic_input` (what the
+    critic reads: the agent's own observation by default).
     """
 
     config_class: type[OnPolicyConfig] = OnPolicyConfig
 
-    def __init__(self, env: BatchedEnv, config: Any, device: str | torch.device) -> None:
+    def __init__(self, env: BatchedEnv, config: Any, device: str | torch.device, model: Any = None) -> None:
         config = coerce_config(config, self.config_class)
         config.validate()
+        model = coerce_config(ModelConfig() if model is None else model, ModelConfig)
+        model.validate()
+        if model.kind == "gru" and config.rollout_length % config.chunk_length:
+            raise ValueError(
+                f"rollout_length ({config.rollout_length}) must be a multiple of chunk_length "
+                f"({config.chunk_length}) for a gru model"
+            )
+        if model.kind == "gnn" and not any(s.neighbours for s in env.group_specs.values()):
+            raise ValueError(
+                "model kind 'gnn' needs neighbours, but no group of this environment publishes any "
+                "(GroupSpec.neighbours is 0 everywhere); pick another model kind"
+            )
         super().__init__(env, config, torch.device(device))
         if env.device != self.device:
             raise ValueError(
                 f"the environment is on {env.device} but the algorithm trains on {self.device}; "
                 "build both on the same device so the loop never copies between devices"
             )
+        self.model_config = model
         self.groups = env.group_names
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(int(torch.randint(2**62, (1,)).item()))
-        self.models = nn.ModuleDict()
-        for g, spec in env.group_specs.items():
-            obs_size = int(np.prod(spec.observation_space.shape))
-            ids = spec.n if config.agent_id else 0
-            critic_size = self.critic_observation_size(g) + ids
-            self.models[g] = GroupModel(obs_size + ids, critic_size, spec.action_space, config)
-        self.models.to(self.device)
+        self.models = nn.ModuleDict(
+            {
+                g: ActorCritic(spec, env.state_space, model, self.critic_input(), config.init_log_std)
+                for g, spec in env.group_specs.items()
+            }
+        ).to(self.device)
         self.actor_optimizers = {
             g: torch.optim.Adam(m.actor_parameters(), lr=config.lr, eps=config.adam_eps)
             for g, m in self.models.items()
@@ -341,193 +149,31 @@ class OnPolicyAlgorithm(Algorithm):
         self.value_normalizers = nn.ModuleDict(
             {g: RunningNormalizer(config.normalize_values) for g in self.groups}
         ).to(self.device)
+        self.collector = RolloutCollector(
+            self.runner, self.models, self.value_normalizers, config.rollout_length
+        )
         self.env_steps = 0
         self.iterations = 0
-        self._allocate_storage()
-        self._step: Step | None = None  # None: the next rollout starts with env.reset()
+
+    @property
+    def recurrent(self) -> bool:
+        return self.model_config.kind == "gru"
 
     # ---------------------------------------------------------------- what subclasses choose
-    def critic_observation(self, group: str, obs: Tensor, state: Tensor) -> Tensor:
-        """What the critic of `group` reads, `[B, n, F]`: here the agent's own observation (a local critic)."""
-        return obs.flatten(2)
+    def critic_input(self) -> str:
+        """What the critics read: `obs` (the agent's own observation: a local critic), `state` or
+        `state_and_obs` (see `marl.learning.models.ActorCritic`)."""
+        return "obs"
 
-    def critic_observation_size(self, group: str) -> int:
-        return int(np.prod(self.env.group_specs[group].observation_space.shape))
-
-    def update(self, batches: dict[str, RolloutBatch]) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, float]:
         raise NotImplementedError
-
-    # ---------------------------------------------------------------- inputs
-    def _with_agent_id(self, group: str, x: Tensor) -> Tensor:
-        if not self.config.agent_id:
-            return x
-        n = x.shape[-2]
-        ids = torch.eye(n, device=x.device, dtype=x.dtype).expand(*x.shape[:-2], n, n)
-        return torch.cat([x, ids], dim=-1)
-
-    def actor_input(self, group: str, obs: Tensor) -> Tensor:
-        """Decentralised execution: an agent's own observation (and its id), nothing else."""
-        return self._with_agent_id(group, obs.flatten(2).float())
-
-    def critic_input(self, group: str, obs: Tensor, state: Tensor) -> Tensor:
-        return self._with_agent_id(group, self.critic_observation(group, obs.float(), state.float()))
-
-    # ---------------------------------------------------------------- storage and rollout
-    def _allocate_storage(self) -> None:
-        T, B, dev = self.config.rollout_length, self.env.num_envs, self.device
-        self.storage: dict[str, dict[str, Tensor]] = {}
-        for g, spec in self.env.group_specs.items():
-            model, n = self.models[g], spec.n
-            shape = (T, B, n)
-            store = {
-                "actor_in": torch.zeros(*shape, model.actor_encoder.mlp.in_features, device=dev),
-                "critic_in": torch.zeros(*shape, model.critic_encoder.mlp.in_features, device=dev),
-                "actor_h": torch.zeros(*shape, model.actor_encoder.hidden_size, device=dev),
-                "critic_h": torch.zeros(*shape, model.critic_encoder.hidden_size, device=dev),
-                "action": torch.zeros(*shape, *model.head.raw_shape, dtype=model.head.raw_dtype, device=dev),
-                "log_prob": torch.zeros(shape, device=dev),
-                "dist_params": torch.zeros(*shape, model.head.params_size, device=dev),
-                "value_n": torch.zeros(shape, device=dev),
-                "value": torch.zeros(T + 1, B, n, device=dev),
-                "final_value": torch.zeros(shape, device=dev),
-                "reward": torch.zeros(shape, device=dev),
-                "terminated": torch.zeros(shape, dtype=torch.bool, device=dev),
-                "alive": torch.zeros(shape, dtype=torch.bool, device=dev),
-            }
-            if isinstance(spec.action_space, gym.spaces.Discrete):
-                n_actions = int(spec.action_space.n)
-                store["action_mask"] = torch.ones(*shape, n_actions, dtype=torch.bool, device=dev)
-            self.storage[g] = store
-        self.starts = torch.zeros(T, B, dtype=torch.bool, device=dev)
-        self.done = torch.zeros(T, B, dtype=torch.bool, device=dev)
-
-    def _begin(self) -> None:
-        """Reset the environment and the recurrent states (first iteration, or after `load_state_dict`)."""
-        B = self.env.num_envs
-        self._step = self.env.reset()
-        self._starts_next = torch.ones(B, dtype=torch.bool, device=self.device)
-        self._actor_h = self.initial_policy_state(B, force=True)
-        self._critic_h = {
-            g: torch.zeros(B, s.n, self.models[g].critic_encoder.hidden_size, device=self.device)
-            for g, s in self.env.group_specs.items()
-        }
-
-    def _values(
-        self, group: str, step: Step, hidden: Tensor, starts: Tensor, final: bool
-    ) -> tuple[Tensor, ...]:
-        obs = step.final_obs[group] if final else step[group].obs
-        state = step.final_state if final else step.state
-        x = self.critic_input(group, obs, state)
-        n = x.shape[1]
-        value_n, hidden = self.models[group].critic(x[None], hidden, starts[None, :, None].expand(1, -1, n))
-        return x, value_n[0], hidden
-
-    @torch.no_grad()
-    def collect_rollout(self) -> None:
-        """Step every copy `rollout_length` times with the current policy, filling storage on device."""
-        if self._step is None:
-            self._begin()
-        step = self._step
-        for t in range(self.config.rollout_length):
-            starts = self._starts_next
-            self.starts[t] = starts
-            actions = {}
-            for g in self.groups:
-                store, model, group_step = self.storage[g], self.models[g], step[g]
-                n = group_step.alive.shape[1]
-                agent_starts = starts[None, :, None].expand(1, -1, n)
-                x = self.actor_input(g, group_step.obs)
-                mask = None
-                if "action_mask" in store:
-                    mask = group_step.action_mask
-                    store["action_mask"][t] = True if mask is None else mask
-                    mask = store["action_mask"][t][None]
-                store["actor_in"][t], store["actor_h"][t] = x, self._actor_h[g]
-                dist, self._actor_h[g] = model.actor(x[None], self._actor_h[g], agent_starts, mask)
-                raw = dist.sample(self.generator)
-                store["action"][t] = raw[0]
-                store["log_prob"][t] = dist.log_prob(raw)[0]
-                store["dist_params"][t] = dist.params[0]
-                store["critic_h"][t] = self._critic_h[g]
-                store["critic_in"][t], value_n, self._critic_h[g] = self._values(
-                    g, step, self._critic_h[g], starts, final=False
-                )
-                store["value_n"][t] = value_n
-                store["value"][t] = self.value_normalizers[g].denormalize(value_n)
-                store["alive"][t] = group_step.alive
-                actions[g] = model.head.to_env(raw[0])
-            step = self.env.step(actions)
-            self.episodes.record(step)
-            self.done[t] = step.done
-            for g in self.groups:
-                store = self.storage[g]
-                store["reward"][t] = step[g].reward
-                store["terminated"][t] = step[g].terminated
-                # the value of the ended episode's last observation, continuing its recurrent state
-                no_reset = torch.zeros_like(step.done)
-                _, final_value_n, _ = self._values(g, step, self._critic_h[g], no_reset, final=True)
-                store["final_value"][t] = self.value_normalizers[g].denormalize(final_value_n)
-            self._starts_next = step.done
-        for g in self.groups:  # bootstrap value of the observation after the last step
-            _, value_n, _ = self._values(g, step, self._critic_h[g], self._starts_next, final=False)
-            self.storage[g]["value"][-1] = self.value_normalizers[g].denormalize(value_n)
-        self._step = step
-        self.env_steps += self.config.rollout_length * self.env.num_envs
-
-    @torch.no_grad()
-    def prepare_batches(self) -> dict[str, RolloutBatch]:
-        """GAE, value-target normalisation and advantage normalisation, then the sequences per group."""
-        cfg, L = self.config, self.config.chunk_length if self.config.recurrent else 1
-        batches = {}
-        for g in self.groups:
-            s = self.storage[g]
-            T, B, n = s["reward"].shape
-            next_value = torch.where(self.done[:, :, None], s["final_value"], s["value"][1:])
-            advantages, returns = compute_gae(
-                s["reward"],
-                s["value"][:-1],
-                next_value,
-                s["terminated"],
-                self.done,
-                cfg.gamma,
-                cfg.gae_lambda,
-            )
-            alive = s["alive"]
-            normalizer = self.value_normalizers[g]
-            normalizer.update(returns, alive)
-            if cfg.normalize_advantages:
-                mean = masked_mean(advantages, alive)
-                std = masked_mean((advantages - mean).pow(2), alive).sqrt()
-                advantages = (advantages - mean) / (std + 1e-8)
-            agent = torch.arange(n, device=self.device).expand(T, B, n)
-            starts = self.starts[:, :, None].expand(T, B, n)
-            seq = lambda x: to_sequences(x, L)  # noqa: E731
-            first = lambda x: x[::L].flatten(0, 2)  # noqa: E731
-            data = Minibatch(
-                actor_in=seq(s["actor_in"]),
-                critic_in=seq(s["critic_in"]),
-                actor_h0=first(s["actor_h"]),
-                critic_h0=first(s["critic_h"]),
-                starts=seq(starts),
-                action=seq(s["action"]),
-                action_mask=seq(s["action_mask"]) if "action_mask" in s else None,
-                log_prob=seq(s["log_prob"]),
-                dist_params=seq(s["dist_params"]),
-                value_n=seq(s["value_n"]),
-                returns_n=seq(normalizer.normalize(returns)),
-                advantages=seq(advantages),
-                alive=seq(alive),
-                agent=seq(agent),
-            )
-            batches[g] = RolloutBatch(data)
-        return batches
 
     # ---------------------------------------------------------------- helpers for updates
     def evaluate(self, group: str, mb: Minibatch) -> tuple[Distribution, Tensor]:
         """The current policy's distributions and normalised values on a minibatch (with gradients)."""
-        model = self.models[group]
-        dist, _ = model.actor(mb.actor_in, mb.actor_h0, mb.starts, mb.action_mask)
-        values_n, _ = model.critic(mb.critic_in, mb.critic_h0, mb.starts)
+        model: ActorCritic = self.models[group]
+        dist, _ = model.actor(mb.obs, mb.actor_h0, mb.starts, mb.action_mask, mb.neighbours)
+        values_n, _ = model.critic(mb.obs, mb.state, mb.critic_h0, mb.starts, mb.neighbours)
         return dist, values_n
 
     def value_loss(self, values_n: Tensor, mb: Minibatch) -> Tensor:
@@ -558,6 +204,7 @@ class OnPolicyAlgorithm(Algorithm):
         return actor_norm, critic_norm
 
     def _anneal_learning_rates(self) -> float:
+        """Set both learning rates for the coming update from the steps taken before it (full rate first)."""
         cfg = self.config
         fraction = 1.0
         if cfg.lr_anneal_steps > 0:
@@ -570,45 +217,67 @@ class OnPolicyAlgorithm(Algorithm):
         return cfg.lr * fraction
 
     # ---------------------------------------------------------------- the Algorithm interface
+    def prepare_batch(self) -> Batch:
+        """Collect one rollout and turn it into the batch the update reads."""
+        cfg = self.config
+        rollout = self.collector.collect(self.generator)
+        self.env_steps += cfg.rollout_length * self.env.num_envs
+        return make_batch(
+            rollout,
+            self.value_normalizers,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            normalize_advantages=cfg.normalize_advantages,
+            chunk_length=cfg.chunk_length if self.recurrent else 1,
+        )
+
     def train_iteration(self) -> Iteration:
         self.models.train()
-        self.collect_rollout()
-        batches = self.prepare_batches()
         lr = self._anneal_learning_rates()
-        metrics = self.update(batches)
+        metrics = self.update(self.prepare_batch())
         metrics["lr"] = lr
         self.iterations += 1
         return Iteration(env_steps=self.config.rollout_length * self.env.num_envs, metrics=metrics)
 
-    def initial_policy_state(self, num_envs: int, force: bool = False) -> dict[str, Tensor] | None:
-        if not self.config.recurrent and not force:
+    def initial_policy_state(self, num_envs: int) -> dict[str, Tensor] | None:
+        if not self.recurrent:
             return None
-        return {
-            g: torch.zeros(num_envs, s.n, self.models[g].actor_encoder.hidden_size, device=self.device)
-            for g, s in self.env.group_specs.items()
-        }
+        return {g: self.collector.initial_state(g, num_envs, actor=True) for g in self.groups}
 
     @torch.no_grad()
     def act(
-        self, step: Step, policy_state: dict[str, Tensor] | None, deterministic: bool = False
+        self,
+        step: Step,
+        policy_state: dict[str, Tensor] | None,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
     ) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
         num_envs = step.done.shape[0]
-        hidden = policy_state if policy_state is not None else self.initial_policy_state(num_envs, force=True)
         actions, next_state = {}, {}
         for g in self.groups:
-            group_step = step[g]
+            group_step, model = step[g], self.models[g]
             n = group_step.alive.shape[1]
-            starts = step.done[None, :, None].expand(1, num_envs, n)
-            mask = group_step.action_mask
-            dist, next_state[g] = self.models[g].actor(
-                self.actor_input(g, group_step.obs)[None],
-                hidden[g],
-                starts,
-                None if mask is None else mask[None],
+            hidden = (
+                policy_state[g]
+                if policy_state is not None
+                else torch.zeros(num_envs, n, model.actor_network.hidden_size, device=self.device)
             )
-            raw = dist.mode() if deterministic else dist.sample(self.generator)
-            actions[g] = self.models[g].head.to_env(raw[0])
-        return actions, (next_state if self.config.recurrent else None)
+            starts = step.done[:, None] | group_step.joined
+            mask = group_step.action_mask
+            dist, next_state[g] = model.actor(
+                leading(group_step.obs),
+                hidden,
+                starts[None],
+                None if mask is None else mask[None],
+                neighbour_tensors(group_step.neighbours) if model.uses_neighbours else None,
+            )
+            raw = (
+                dist.mode()
+                if deterministic
+                else dist.sample(self.generator if generator is None else generator)
+            )
+            actions[g] = model.head.to_env(raw[0])
+        return actions, (next_state if self.recurrent else None)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -632,4 +301,4 @@ class OnPolicyAlgorithm(Algorithm):
         self.generator.set_state(state["generator"])
         self.env_steps = int(state["env_steps"])
         self.iterations = int(state["iterations"])
-        self._step = None
+        self.collector.restart()

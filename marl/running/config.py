@@ -30,6 +30,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from marl.core import registry
+from marl.learning.algorithm import coerce_config
+from marl.learning.models import ModelConfig
 
 
 @dataclass
@@ -49,6 +51,7 @@ class RunConfig:
 
     env: Any = MISSING
     algo: Any = MISSING
+    model: ModelConfig = field(default_factory=ModelConfig)  # the networks, for algorithms that take one
     seed: int = 0
     device: str = "cpu"
     torch_threads: int = 0  # CPU threads for torch's operators; 0 keeps torch's default (one per core)
@@ -140,11 +143,29 @@ def algo_config(cfg: DictConfig) -> tuple[str, Any]:
     return name, config_class(**algo)
 
 
+def model_arguments(cfg: DictConfig, algo_name: str) -> dict[str, Any]:
+    """`{"model": ModelConfig}` for an algorithm whose factory takes a `model`; nothing for one that builds its
+    own networks, which refuses a model other than the default instead of ignoring it."""
+    model = coerce_config(
+        OmegaConf.to_container(cfg.model, resolve=True) if "model" in cfg else {}, ModelConfig
+    )
+    factory = registry.algo_entry(algo_name).factory
+    if "model" in inspect.signature(factory).parameters:
+        return {"model": model}
+    if model != ModelConfig():
+        raise ValueError(
+            f"algorithm {algo_name!r} builds its own networks and takes no model config; "
+            "drop the model=... / model.* overrides"
+        )
+    return {}
+
+
 def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] | None = None) -> DictConfig:
     """The run config `marl train <overrides>` would run, with `values` merged over it.
 
     In `values`, `env` and `algo` take a registered name, or a mapping whose `id` (env) / `name` (algo)
     selects the option and whose other keys are merged over it (a run's saved config.yaml has this shape);
+    `model` takes a choice of the model group or a mapping of its keys;
     `experiment` takes a preset name or None (no preset). `run_dir` defaults to a new `runs/<date>/<time>`
     (as under Hydra; with `-1`, `-2`, ... appended when that exists, so a default never resumes another run).
     A key the schemas do not know or a value of the wrong type raises ValueError naming it.
@@ -164,6 +185,8 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
             values[group] = keys
         else:
             raise TypeError(f"{group} must be a registered name or a mapping of its keys, got {value!r}")
+    if isinstance(values.get("model"), str):
+        choices.append(f"model={values.pop('model')}")
     if "experiment" in values:
         preset = values.pop("experiment")
         choices.append("~experiment" if preset is None else f"experiment={preset}")
@@ -207,14 +230,14 @@ def _new_directory(path: str) -> str:
 
 
 def check_overrides(overrides: Sequence[str]) -> None:
-    """Catch a mistyped top-level key or an unknown `env=` / `algo=` / `experiment=` choice before Hydra
+    """Catch a mistyped top-level key or an unknown `env=` / `algo=` / `model=` / `experiment=` choice before Hydra
     starts, naming the closest match (ValueError)."""
     for arg in overrides:
         if not arg.startswith("-") and "=" in arg:
             key = arg.split("=", 1)[0].lstrip("+~")
             _check_top_level_key(key.split(".")[0].split("/")[0], f" in {arg!r}")
     configs = config_dir()
-    choices = {"env": registry.list_envs(), "algo": registry.list_algos(), "experiment": []}
+    choices = {"env": registry.list_envs(), "algo": registry.list_algos(), "model": [], "experiment": []}
     for group, registered in choices.items():
         files = [
             str(p.relative_to(configs / group).with_suffix("")) for p in (configs / group).rglob("*.yaml")

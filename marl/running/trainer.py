@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from marl.core import registry
 from marl.core.env import BatchedEnv
 from marl.learning.algorithm import Algorithm, evaluate
-from marl.running.config import algo_config, check_positive, env_kwargs
+from marl.running.config import algo_config, check_positive, env_kwargs, model_arguments
 from marl.running.io import atomic_write_json
 from marl.running.rundir import RunDirectory, resolve_checkpoint
 
@@ -36,7 +36,8 @@ def build(cfg: DictConfig, num_envs: int, seed: int) -> tuple[BatchedEnv, Algori
     algo_name, algo_cfg = algo_config(cfg)
     seed_everything(seed)
     env = registry.make(env_id, num_envs=num_envs, device=cfg.device, seed=seed, **kwargs)
-    algo = registry.algo_entry(algo_name).factory(env, algo_cfg, torch.device(cfg.device))
+    model = model_arguments(cfg, algo_name)
+    algo = registry.algo_entry(algo_name).factory(env, algo_cfg, torch.device(cfg.device), **model)
     return env, algo, env_id, algo_name
 
 

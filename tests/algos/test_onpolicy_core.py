@@ -16,7 +16,9 @@ import marl
 from algos import dpo, ppo
 from algos.dpo import DPO, DPOConfig
 from algos.ppo import IPPO, MAPPO, IPPOConfig, MAPPOConfig
+from marl.learning.collector import make_batch
 from marl.learning.distributions import ActionHead, Categorical
+from marl.learning.models import ModelConfig
 from marl.learning.networks import GRUCore
 from marl.learning.normalization import RunningNormalizer
 
@@ -24,6 +26,7 @@ ppo.register()
 dpo.register()
 
 ALGOS = {"ippo": (IPPO, IPPOConfig), "mappo": (MAPPO, MAPPOConfig), "dpo": (DPO, DPOConfig)}
+BATCH = {"gamma": 0.99, "gae_lambda": 0.95, "normalize_advantages": True, "chunk_length": 1}
 
 
 # ---------------------------------------------------------------------------------------------- distributions
@@ -106,15 +109,14 @@ def test_gru_core_resets_hidden_state_where_an_episode_starts():
     assert torch.allclose(out[:, 0], unreset[:, 0]) and not torch.allclose(out[3:, 1], unreset[3:, 1])
 
 
-@pytest.mark.parametrize("recurrent", [False, True])
-def test_update_recomputes_the_rollout_policy_exactly(recurrent):
+@pytest.mark.parametrize("kind", ["mlp", "gru"])
+def test_update_recomputes_the_rollout_policy_exactly(kind):
     """Chunked BPTT with resets inside chunks reproduces the rollout's log-probabilities and values."""
     torch.manual_seed(0)
     env = ToyWalk(num_envs=8, seed=0, end_prob=0.1)
-    algo = MAPPO(env, MAPPOConfig(recurrent=recurrent, rollout_length=16, chunk_length=8), "cpu")
-    algo.collect_rollout()
-    assert algo.starts[1:].any()  # episodes started inside the chunks
-    batches = algo.prepare_batches()
+    algo = MAPPO(env, MAPPOConfig(rollout_length=16, chunk_length=8), "cpu", ModelConfig(kind=kind))
+    batches = algo.prepare_batch()
+    assert algo.collector.rollout.first[1:].any()  # episodes started inside the chunks
     for g, batch in batches.items():
         with torch.no_grad():
             dist, values_n = algo.evaluate(g, batch.data)
@@ -131,20 +133,20 @@ def test_dead_agent_samples_do_not_change_the_update(name):
     torch.manual_seed(0)
     env = ToyWalk(num_envs=8, seed=0, size=4)
     algo = algo_class(env, config_class(rollout_length=16, num_minibatches=2), "cpu")
-    algo.collect_rollout()
+    rollout = algo.collector.collect(algo.generator)
     twin = copy.deepcopy(algo)
-    store = twin.storage["walker"]
+    store = twin.collector.rollout.groups["walker"]
     dead = ~store["alive"]
     assert dead.float().mean() > 0.2  # walkers die on arrival, long before the episode ends
     store["reward"][dead] = 50.0
-    store["value"][:-1][dead] = -30.0
+    store["value"][dead] = -30.0
     store["value_n"][dead] = 7.0
     store["final_value"][dead] = 99.0
     store["log_prob"][dead] = -5.0
     store["dist_params"][dead] = torch.randn_like(store["dist_params"][dead]) * 5
     store["action"][dead] = 2 - store["action"][dead]
-    algo.update(algo.prepare_batches())
-    twin.update(twin.prepare_batches())
+    algo.update(make_batch(rollout, algo.value_normalizers, **BATCH))
+    twin.update(make_batch(twin.collector.rollout, twin.value_normalizers, **BATCH))
     for a, b in zip(algo.models.parameters(), twin.models.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
     assert torch.allclose(algo.value_normalizers["walker"].var, twin.value_normalizers["walker"].var)
@@ -154,14 +156,15 @@ def test_dead_agent_samples_do_not_change_the_update(name):
 @pytest.mark.parametrize("name", ALGOS)
 def test_state_dict_resumes_exactly(name):
     algo_class, config_class = ALGOS[name]
-    config = config_class(rollout_length=8, recurrent=name == "mappo", chunk_length=4, lr_anneal_steps=2000)
+    config = config_class(rollout_length=8, chunk_length=4, lr_anneal_steps=2000)
+    model = ModelConfig(kind="gru" if name == "mappo" else "mlp")
     torch.manual_seed(0)
-    first = algo_class(ToyWalk(num_envs=4, seed=0), config, "cpu")
+    first = algo_class(ToyWalk(num_envs=4, seed=0), config, "cpu", model)
     for _ in range(3):
         first.train_iteration()
     state = copy.deepcopy(first.state_dict())
     torch.manual_seed(99)  # a different initialisation that the checkpoint must overwrite entirely
-    second = algo_class(ToyWalk(num_envs=4, seed=5), config, "cpu")
+    second = algo_class(ToyWalk(num_envs=4, seed=5), config, "cpu", model)
     second.load_state_dict(state)
     first.load_state_dict(state)
     for algo in (first, second):
@@ -192,7 +195,7 @@ def test_actions_depend_only_on_the_groups_own_observations(name):
 def test_recurrent_act_resets_state_where_the_episode_ended():
     torch.manual_seed(0)
     env = ToyWalk(num_envs=4, seed=0)
-    algo = IPPO(env, IPPOConfig(recurrent=True), "cpu")
+    algo = IPPO(env, IPPOConfig(), "cpu", ModelConfig(kind="gru"))
     step = env.reset(seed=0)
     state = algo.initial_policy_state(4)
     _, state = algo.act(step, state)
@@ -220,15 +223,30 @@ def test_registered_and_configurable_from_hydra_style_configs():
     [
         ({"rollout_length": 0}, "rollout_length must be a positive integer"),
         ({"gamma": 1.5}, "gamma must be in"),
-        ({"recurrent": True, "rollout_length": 10, "chunk_length": 4}, "multiple of chunk_length"),
+        ({"rollout_length": 10, "chunk_length": 4}, "multiple of chunk_length"),
         ({"clip": 0.0}, "clip must be in"),
-        ({"hidden_sizes": []}, "hidden_sizes"),
         ({"clpi": 0.1}, "no fields"),
     ],
 )
 def test_bad_configs_fail_with_a_clear_message(config, message):
     with pytest.raises((ValueError, TypeError), match=message):
-        IPPO(ToyWalk(num_envs=2), config, "cpu")
+        IPPO(ToyWalk(num_envs=2), config, "cpu", ModelConfig(kind="gru"))
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"kind": "transformer"}, "model kind must be one of"),
+        ({"hidden_sizes": []}, "hidden_sizes"),
+        ({"cnn_kernel": 4}, "cnn_kernel must be a positive odd"),
+        ({"agent_id_size": -1}, "agent_id_size"),
+        ({"kind": "gnn"}, "no group of this environment publishes any"),
+        ({"widths": [3]}, "no fields"),
+    ],
+)
+def test_bad_model_configs_fail_with_a_clear_message(model, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        IPPO(ToyWalk(num_envs=2), {}, "cpu", model)
 
 
 def test_dpo_rejects_inconsistent_coefficients():
@@ -302,10 +320,10 @@ def test_learns_a_multi_discrete_task(name):
     assert random_return < 1.5 < 3.0 < learned
 
 
-def test_learning_rate_decays_linearly_over_lr_anneal_steps():
+def test_learning_rate_anneals_linearly_from_the_full_rate():
     torch.manual_seed(0)
     config = IPPOConfig(rollout_length=8, lr=1e-3, critic_lr=2e-3, lr_anneal_steps=4 * 8 * 4, epochs=1)
     algo = IPPO(ToyWalk(num_envs=4, seed=0), config, "cpu")
     rates = [algo.train_iteration().metrics["lr"] for _ in range(5)]
-    assert rates == pytest.approx([7.5e-4, 5e-4, 2.5e-4, 0.0, 0.0])
+    assert rates == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4, 0.0])  # the first update at the full rate
     assert algo.critic_optimizers["walker"].param_groups[0]["lr"] == 0.0

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from marl.learning.onpolicy import compute_gae
+from marl.learning.collector import compute_gae
 
 GAMMA, LAM = 0.9, 0.8
 

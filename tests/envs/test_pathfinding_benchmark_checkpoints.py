@@ -26,7 +26,7 @@ TINY = [
     "env.path_channel=true",
     "env.obs_radius=3",
     "algo=ippo",
-    "algo.hidden_sizes=[16]",
+    "model.hidden_sizes=[16]",
     "num_envs=2",
     "total_steps=256",
     "eval_episodes=1",
@@ -38,13 +38,13 @@ TINY = [
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("run")
-    marl_main(["train", *TINY, "algo.agent_id=false", f"run_dir={run}"])
+    marl_main(["train", *TINY, "model.agent_id_size=0", f"run_dir={run}"])
     return run / "checkpoints" / "last.pt"
 
 
 def test_a_checkpoint_is_rebuilt_with_its_weights_and_trained_observations(checkpoint):
     loaded = baselines.Checkpoint(str(checkpoint))
-    assert loaded.algo_name == "ippo" and loaded.algo_config.hidden_sizes == [16]
+    assert loaded.algo_name == "ippo" and loaded.config.model.hidden_sizes == [16]
     assert loaded.observation == {"obs_radius": 3, "path_channel": True, "action_mask": False}
     env = marl.make(
         "pathfinding/maps", num_envs=1, seed=0, map_set="maze/maze-21-*", n_agents=7, **loaded.observation
@@ -92,11 +92,11 @@ def test_wrong_checkpoint_lists_are_refused_by_name(checkpoint):
         baselines.Checkpoint(str(path))
 
 
-def test_one_hot_agent_ids_refuse_another_agent_count(tmp_path):
-    marl_main(["train", *TINY, "algo.agent_id=true", f"run_dir={tmp_path}"])
+def test_agent_ids_refuse_another_agent_count(tmp_path):
+    marl_main(["train", *TINY, "model.agent_id_size=4", f"run_dir={tmp_path}"])
     loaded = baselines.Checkpoint(str(tmp_path / "checkpoints" / "last.pt"))
     env = marl.make("pathfinding/random", num_envs=1, seed=0, size=10, n_agents=5, **loaded.observation)
-    with pytest.raises(ValueError, match="agent_id=true on 4 agents, so it cannot run 5"):
+    with pytest.raises(ValueError, match="agent ids on 4 agents, so it cannot run 5"):
         loaded.build(env, n_agents=5)
 
 

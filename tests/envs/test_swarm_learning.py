@@ -11,6 +11,7 @@ import torch
 import envs.swarm
 import marl
 from algos.ppo import IPPO, MAPPO, IPPOConfig, MAPPOConfig
+from marl.learning.models import ModelConfig
 
 envs.swarm.register()
 SMALL = {"n_agents": 6, "k_neighbours": 5, "max_steps": 25}
@@ -58,10 +59,8 @@ def test_swarm_on_policy_learns(
     env = marl.make(env_id, num_envs=32, seed=0, **env_kwargs)
     random = marl.evaluate(marl.RandomPolicy(env, None, "cpu"), env, episodes=32, deterministic=False, seed=1)
     assert sign * mean(random[name]) < random_level
-    config = config_class(
-        rollout_length=25, agent_id=False, num_minibatches=2, lr=3e-3, critic_lr=3e-3, gamma=0.9
-    )
-    algo = algo_class(env, config, "cpu")
+    config = config_class(rollout_length=25, num_minibatches=2, lr=3e-3, critic_lr=3e-3, gamma=0.9)
+    algo = algo_class(env, config, "cpu", model=ModelConfig(agent_id_size=0))
     for _ in range(iterations):
         algo.train_iteration()
     learned = marl.evaluate(algo, env, episodes=32, deterministic=True, seed=1)

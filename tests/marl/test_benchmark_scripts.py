@@ -29,7 +29,7 @@ def test_a_learning_curve_has_one_point_per_interval_and_its_run_directory_besid
         "points": 3,
         "eval_episodes": 4,
         "deterministic": True,
-        "overrides": {"epochs": 1, "hidden_sizes": [16]},
+        "overrides": {"epochs": 1, "num_minibatches": 2},
         "path": str(path),
         "run_dir": str(path.with_suffix("")),
     }
