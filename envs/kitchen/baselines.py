@@ -84,8 +84,9 @@ class GreedyChef(marl.Algorithm):
         if state:
             raise ValueError(f"kitchen_greedy has no parameters; got a state with keys {sorted(state)}")
 
-    def act(self, step: marl.Step, policy_state: Any, deterministic: bool = False):
+    def act(self, step: marl.Step, policy_state: Any, deterministic: bool = False, generator=None):
         env: KitchenEnv = self.env
+        generator = self.generator if generator is None else generator
         n = env.n_chefs
         terrain, item, onions, tick = env.terrain, env.item, env.onions, env.tick
         pot_soup = env.is_pot & (item == SOUP)
@@ -139,9 +140,9 @@ class GreedyChef(marl.Algorithm):
             action, cell = self._towards(i, reach, useful)
             wanted.append(action)
             ahead.append(cell)
-        return {GROUP: self._give_way(torch.stack(wanted, 1), torch.stack(ahead, 1))}, policy_state
+        return {GROUP: self._give_way(torch.stack(wanted, 1), torch.stack(ahead, 1), generator)}, policy_state
 
-    def _give_way(self, action: Tensor, ahead: Tensor) -> Tensor:
+    def _give_way(self, action: Tensor, ahead: Tensor, generator: torch.Generator) -> Tensor:
         """A chef whose next cell holds a chef, or is also wanted (or swapped) by an earlier chef, waits, or
         with probability `random_when_blocked` takes a random action."""
         env: KitchenEnv = self.env
@@ -154,10 +155,10 @@ class GreedyChef(marl.Algorithm):
         contested = (ahead[:, :, None] == ahead[:, None, :]) & moving[:, None, :] & earlier
         blocked = moving & (occupied | contested).any(2)
         shake = (
-            torch.rand(blocked.shape, generator=self.generator, device=env.device)
+            torch.rand(blocked.shape, generator=generator, device=env.device)
             < self.config.random_when_blocked
         )
-        random_action = torch.randint(6, blocked.shape, generator=self.generator, device=env.device)
+        random_action = torch.randint(6, blocked.shape, generator=generator, device=env.device)
         return torch.where(blocked, torch.where(shake, random_action, STAY), action)
 
     @staticmethod

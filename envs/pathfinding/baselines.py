@@ -62,8 +62,9 @@ class ShortestPathFollower(_PlanningBaseline):
     def initial_policy_state(self, num_envs: int) -> Tensor:
         return torch.full((num_envs, self.env.n_agents), -1, dtype=torch.long, device=self.env.device)
 
-    def act(self, step: marl.Step, policy_state: Tensor, deterministic: bool = False):
+    def act(self, step: marl.Step, policy_state: Tensor, deterministic: bool = False, generator=None):
         env: PathfindingEnv = self.env
+        generator = self.generator if generator is None else generator
         previous = torch.where(step.done[:, None], -1, policy_state)
         action = greedy_actions(env.goal_distances(), env.pos, env.height, env.width)
         occupied = torch.zeros(env.num_envs, env.height * env.width + 1, dtype=torch.bool, device=env.device)
@@ -72,10 +73,9 @@ class ShortestPathFollower(_PlanningBaseline):
         action = torch.where((action != 0) & occupied.gather(1, ahead), 0, action)
         stuck = (env.pos == previous) & (env.pos != env.goal)
         shake = stuck & (
-            torch.rand(stuck.shape, generator=self.generator, device=env.device)
-            < self.config.random_when_stuck
+            torch.rand(stuck.shape, generator=generator, device=env.device) < self.config.random_when_stuck
         )
-        random_action = env.sample_actions(self.generator)[GROUP]
+        random_action = env.sample_actions(generator)[GROUP]
         return {GROUP: torch.where(shake, random_action, action)}, env.pos.clone()
 
 
@@ -96,8 +96,9 @@ def _arrive_via(reach: Tensor, move: int) -> Tensor:
 class PrioritisedPlanner(_PlanningBaseline):
     """Centralised windowed prioritised planning with vertex and swap reservations, replanned every step."""
 
-    def act(self, step: marl.Step, policy_state: Any, deterministic: bool = False):
+    def act(self, step: marl.Step, policy_state: Any, deterministic: bool = False, generator=None):
         env: PathfindingEnv = self.env
+        generator = self.generator if generator is None else generator
         B, n, H, W, T = env.num_envs, env.n_agents, env.height, env.width, self.config.horizon
         dev = env.device
         rows = torch.arange(B, device=dev)
@@ -107,7 +108,7 @@ class PrioritisedPlanner(_PlanningBaseline):
         entry_blocked = torch.zeros(B, T, len(MOVES), H * W, dtype=torch.bool, device=dev)
         reverse = torch.tensor([0, 2, 1, 4, 3], device=dev)
         delta = env.move_delta
-        order = torch.rand(B, n, generator=self.generator, device=dev).argsort(dim=1)
+        order = torch.rand(B, n, generator=generator, device=dev).argsort(dim=1)
         action = torch.zeros(B, n, dtype=torch.long, device=dev)
         for rank in range(n):
             agent = order[:, rank]

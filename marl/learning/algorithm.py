@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -165,13 +164,11 @@ def evaluate(
     episode's statistics, `{name: [value per episode]}`, in the order they ended.
 
     Stochastic actions come from a generator of their own, seeded with `seed`, so the same seed gives the
-    same result twice and evaluating never moves the training generator (policies whose `act` takes no
-    `generator` keep drawing from their own)."""
+    same result twice and evaluating never moves the training generator."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     generator = torch.Generator(device=env.device)
     generator.manual_seed(seed)
-    draws = {"generator": generator} if "generator" in inspect.signature(policy.act).parameters else {}
     step = env.reset(seed=seed)
     state = policy.initial_policy_state(env.num_envs)
     # each copy contributes a fixed share of the episodes, so that copies that finish quickly do not
@@ -182,7 +179,7 @@ def evaluate(
     results: dict[str, list[float]] = {}
     finished = torch.zeros_like(wanted)
     while bool((finished < wanted).any()):
-        actions, state = policy.act(step, state, deterministic=deterministic, **draws)
+        actions, state = policy.act(step, state, deterministic=deterministic, generator=generator)
         step = env.step(actions)
         keep = step.done & (finished < wanted)
         if bool(keep.any()):
