@@ -167,7 +167,7 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
     if "experiment" in values:
         preset = values.pop("experiment")
         choices.append("~experiment" if preset is None else f"experiment={preset}")
-    overrides = [*choices, *overrides]
+    overrides = normalize_overrides([*choices, *overrides])
     if any(item in ("-m", "--multirun") for item in overrides):
         raise ValueError("a multirun (-m) is for `marl train`; one run config composes one experiment")
     for key in values:
@@ -204,6 +204,28 @@ def _new_directory(path: str) -> str:
         suffix += 1
         candidate = f"{path}-{suffix}"
     return candidate
+
+
+def normalize_overrides(overrides: Sequence[str]) -> list[str]:
+    """`experiment=null` (no preset, as configs/config.yaml says) is Hydra's `~experiment`."""
+    return ["~experiment" if item in ("experiment=null", "experiment=") else item for item in overrides]
+
+
+def check_device(device: str) -> None:
+    """`device` must be a torch device this machine has (ValueError naming it otherwise)."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a device: expected cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: this machine has no CUDA device (use device=cpu)")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+    elif parsed.type != "cpu":
+        raise ValueError(f"device {device!r} is not supported: expected cpu, cuda or cuda:N")
 
 
 def check_overrides(overrides: Sequence[str]) -> None:
