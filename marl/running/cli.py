@@ -103,24 +103,26 @@ def _checked_overrides(command: str, overrides: list[str]) -> tuple[list[str], s
 
     The run directory is also Hydra's output directory; `eval` and `render` of a checkpoint write into
     that checkpoint's run directory unless `run_dir` is given."""
-    from marl.running.config import check_overrides, config_dir, normalize_overrides, register_schemas
+    from marl.running import config
     from marl.running.rundir import check_run_dir, resolve_checkpoint
 
-    overrides = normalize_overrides(overrides)
-    check_overrides(overrides)
-    multirun = any(a in ("-m", "--multirun") for a in overrides)
+    overrides = config.normalize_overrides(overrides)
+    config.check_overrides(overrides)
     values = dict(a.split("=", 1) for a in overrides if "=" in a and not a.startswith("-"))
     run_dir = values.get("run_dir")
     if run_dir is not None:
         check_run_dir(run_dir)
     elif command != "train" and values.get("checkpoint") not in (None, "", "null"):
         run_dir = str(resolve_checkpoint(values["checkpoint"])[0].path)
-    if run_dir is not None and not multirun:
+    if not any(a.startswith("-") for a in overrides):  # one run (not -m, --cfg, --help, ...)
+        # composed and checked here, before Hydra creates the run directory, so a bad config leaves none
+        config.check_run_config(config.compose_run_config(overrides))
+    if run_dir is not None and not any(a in ("-m", "--multirun") for a in overrides):
         overrides = [*overrides, f"hydra.run.dir={run_dir}"]
     given = {a.split("=", 1)[0] for a in overrides}
     overrides = overrides + [a for a in HYDRA_QUIET if a.split("=", 1)[0] not in given]
-    register_schemas()
-    return overrides, str(config_dir())
+    config.register_schemas()
+    return overrides, str(config.config_dir())
 
 
 def _list() -> None:

@@ -26,8 +26,9 @@ from typing import Any, Optional
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
-from omegaconf.errors import ConfigKeyError, ValidationError
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from marl.core import registry
 
@@ -180,6 +181,8 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
     try:
         with initialize_config_dir(str(config_dir()), version_base=None):
             cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ValueError(_one_line(err)) from err
     finally:
         GlobalHydra.instance().hydra = previous
     if "run_dir" not in values and not any(item.startswith("run_dir=") for item in overrides):
@@ -187,6 +190,24 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
     with open_dict(cfg):
         del cfg["hydra"]
     return merge_values(cfg, values)
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """The checks of a composed run config that need nothing built: budgets, schedules, device, run_dir."""
+    from marl.running.rundir import check_run_dir
+
+    check_positive(cfg, "num_envs", "total_steps", "eval_episodes")
+    for key in ("eval_every", "checkpoint_every", "log_every"):
+        if cfg[key] < 0:
+            raise ValueError(f"{key} must be >= 0 (0: the default schedule), got {cfg[key]}")
+    check_device(cfg.device)
+    check_run_dir(cfg.run_dir)
+
+
+def _one_line(err: BaseException) -> str:
+    """Hydra's error and its cause, each by its first line ("Error merging override seed=x: Value 'x' ...")."""
+    lines = [(str(e).strip().splitlines() or [""])[0].rstrip(".") for e in (err, err.__cause__) if e]
+    return ": ".join(line for line in lines if line)
 
 
 def merge_values(cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:

@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from marl.core import registry
 from marl.learning.algorithm import Iteration, evaluate
-from marl.running.config import RunConfig, check_positive, compose_run_config, env_kwargs, merge_values
-from marl.running.rundir import MetricsLog, RunDirectory, check_run_dir
+from marl.running.config import RunConfig, check_run_config, compose_run_config, env_kwargs, merge_values
+from marl.running.rundir import MetricsLog, RunDirectory
 from marl.running.trainer import build
 
 # keys that may change when a run is resumed; anything else must match the run's saved config
@@ -84,11 +84,7 @@ class Experiment:
             raise TypeError(
                 f"an experiment's config is a dict, a DictConfig or override strings, got {config!r}"
             )
-        check_positive(cfg, "num_envs", "total_steps", "eval_episodes")
-        for key in ("eval_every", "checkpoint_every", "log_every"):
-            if cfg[key] < 0:
-                raise ValueError(f"{key} must be >= 0 (0: the default schedule), got {cfg[key]}")
-        check_run_dir(cfg.run_dir)
+        check_run_config(cfg)
         self.config = cfg
         self.run_dir = Path(cfg.run_dir)
         self.env, self.algo, self.env_id, self.algo_name = build(cfg, cfg.num_envs, cfg.seed)

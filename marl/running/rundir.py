@@ -80,7 +80,7 @@ def load_checkpoint_file(path: Path, map_location: str | torch.device = "cpu") -
     """`torch.load` a checkpoint; a truncated, empty or garbage file raises ValueError naming it."""
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as err:
+    except (RuntimeError, OSError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as err:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ValueError(
             f"checkpoint {path} is corrupt or truncated ({reason}); restore it or delete it to start over"

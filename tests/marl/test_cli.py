@@ -2,34 +2,19 @@
 
 import csv
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import imageio.v3 as iio
 import pytest
 import torch
+from cli_process import marl_process
 
 from marl.running.cli import main
 from marl.running.io import atomic_torch_save
 
-HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 FAST = ["env=test/toy_walk", "algo=random", "num_envs=4", "eval_episodes=4", "progress=false"]
-
-
-def marl_process(*args: str, cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.Popen(
-        [sys.executable, str(HELPERS / "marl_with_test_envs.py"), *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_mistyped_top_level_key_fails_before_any_work(tmp_path, capsys):
