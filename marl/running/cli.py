@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
 def _run_hydra(command: str, overrides: list[str]) -> None:
     import hydra
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
 
     from marl.running import trainer
     from marl.running.experiment import Experiment
@@ -71,7 +72,7 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
     except USER_ERRORS as err:
         if debug:
             raise
-        print(f"marl: {err}", file=sys.stderr)
+        print(f"marl: {_message(err)}", file=sys.stderr)
         sys.exit(2)
     job = {
         "train": lambda cfg: Experiment(cfg).run(),
@@ -79,14 +80,20 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
         "render": trainer.render_run,
     }[command]
 
+    existing = {a.split("=", 1)[1] for a in overrides if a.startswith("hydra.run.dir=")}
+    existing = {d for d in existing if Path(d).exists()}
+
     @hydra.main(version_base=None, config_path=config_path, config_name="config")
     def app(cfg):
         try:
             job(cfg)
         except USER_ERRORS as err:
+            output = HydraConfig.get().runtime.output_dir
+            if output not in existing:  # Hydra made it for this run: a failed run leaves no empty folder
+                _remove_empty(Path(output))
             if debug:
                 raise
-            print(f"marl {command}: {err}", file=sys.stderr)
+            print(f"marl {command}: {_message(err)}", file=sys.stderr)
             sys.exit(2)
 
     GlobalHydra.instance().clear()
@@ -123,6 +130,23 @@ def _checked_overrides(command: str, overrides: list[str]) -> tuple[list[str], s
     overrides = overrides + [a for a in HYDRA_QUIET if a.split("=", 1)[0] not in given]
     config.register_schemas()
     return overrides, str(config.config_dir())
+
+
+def _message(err: BaseException) -> str:
+    """An error in one line: its first line, with the config key it is about when it has one."""
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    key = getattr(err, "full_key", None)
+    return f"config key {key!r}: {first}" if key and key not in first else first
+
+
+def _remove_empty(folder: Path) -> None:
+    """Remove `folder`, and then its parents below the current directory, while they are empty
+    (runs/<date>/<time>, runs/<date>, runs)."""
+    for path in [folder, *folder.parents]:
+        below_cwd = Path.cwd().resolve() in path.resolve().parents
+        if (path != folder and not below_cwd) or not path.is_dir() or any(path.iterdir()):
+            return
+        path.rmdir()
 
 
 def _list() -> None:

@@ -67,6 +67,7 @@ class RunConfig:
 
 
 TOP_LEVEL_KEYS = [f.name for f in dataclasses.fields(RunConfig)]
+MAX_COPIES = 2**20  # environment copies (num_envs) and evaluation episodes a run may ask for
 _SIMPLE = (int, float, bool, str, pathlib.Path)
 
 
@@ -200,6 +201,14 @@ def check_run_config(cfg: DictConfig) -> None:
     for key in ("eval_every", "checkpoint_every", "log_every"):
         if cfg[key] < 0:
             raise ValueError(f"{key} must be >= 0 (0: the default schedule), got {cfg[key]}")
+    for key, most in (("num_envs", MAX_COPIES), ("eval_episodes", MAX_COPIES)):
+        if cfg[key] > most:
+            raise ValueError(f"{key} must be at most {most:,}, got {cfg[key]:,}")
+    for key in ("seed", "total_steps", "eval_every", "checkpoint_every", "log_every", "torch_threads"):
+        if not -(2**63) <= cfg[key] < 2**63:
+            raise ValueError(f"{key} must fit in 64 bits, got {cfg[key]}")
+    if cfg.seed < 0:
+        raise ValueError(f"seed must be >= 0, got {cfg.seed}")
     check_device(cfg.device)
     check_run_dir(cfg.run_dir)
 
@@ -252,10 +261,17 @@ def check_device(device: str) -> None:
 def check_overrides(overrides: Sequence[str]) -> None:
     """Catch a mistyped top-level key or an unknown `env=` / `algo=` / `experiment=` choice before Hydra
     starts, naming the closest match (ValueError)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
     for arg in overrides:
         if not arg.startswith("-") and "=" in arg:
             key = arg.split("=", 1)[0].lstrip("+~")
             _check_top_level_key(key.split(".")[0].split("/")[0], f" in {arg!r}")
+            try:
+                parser.parse_override(arg)
+            except HydraException as err:
+                raise ValueError(f"cannot read the override {arg!r}: {_one_line(err)}") from None
     configs = config_dir()
     choices = {"env": registry.list_envs(), "algo": registry.list_algos(), "experiment": []}
     for group, registered in choices.items():

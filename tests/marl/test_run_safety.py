@@ -1,19 +1,25 @@
 """Run directories that never lose or overwrite data, one-line errors, broken plugins and Ctrl-C."""
 
+import contextlib
 import json
+import os
 import signal
+import tempfile
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 import torch
 from cli_process import marl_process
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import marl
 from marl.core import registry
 from marl.running.cli import main
-from marl.running.config import compose_run_config
+from marl.running.config import TOP_LEVEL_KEYS, compose_run_config
+from marl.running.experiment import Experiment
 
 FAST = {"env": "test/toy_walk", "algo": "random", "num_envs": 4, "eval_episodes": 4, "progress": False}
 FAST_ARGS = [f"{k}={v}" for k, v in FAST.items()]  # 128 environment steps per iteration
@@ -203,3 +209,75 @@ def test_ctrl_c_writes_a_checkpoint_and_says_how_to_resume(tmp_path):
         err.strip().splitlines()[-1] == f"marl: interrupted at step {step:,}; run the same command to resume"
     )
     assert metric_steps(run)[-1] == step
+
+
+# -- fuzzing: whatever a user types, a failure is one line and leaves no run directory ----------------------
+
+FUZZ_PHASES = (Phase.explicit, Phase.reuse, Phase.generate)  # a failing example as found: shrinking is slow
+VALUES = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.floats(allow_nan=True).map(str),
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=10),
+    st.sampled_from(["null", "true", "[]", "{}", "cuda", "cpu", "[1,2", "'a'", "${oops}"]),
+)
+
+
+@contextlib.contextmanager
+def in_empty_directory():
+    with tempfile.TemporaryDirectory() as folder:
+        previous = os.getcwd()
+        os.chdir(folder)
+        try:
+            yield Path(folder)
+        finally:
+            os.chdir(previous)
+
+
+def train_fails_in_one_line_or_builds(capsys, overrides: list[str], name: str) -> None:
+    """`marl train` with `overrides` (training itself skipped) either builds the run or fails in one line
+    naming `name`, leaving nothing behind."""
+    with in_empty_directory() as folder:
+        try:
+            main(["train", *overrides])
+        except SystemExit as exit_:
+            err = capsys.readouterr().err.strip()
+            assert exit_.code == 2 and len(err.splitlines()) == 1, err
+            assert name in err and "Traceback" not in err, err
+            assert list(folder.iterdir()) == [], "a failed run left files behind"
+        else:
+            capsys.readouterr()
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    phases=FUZZ_PHASES,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(key=st.sampled_from([k for k in TOP_LEVEL_KEYS if k not in ("env", "algo")]), value=VALUES)
+def test_any_value_of_a_top_level_key_builds_or_fails_in_one_line(capsys, monkeypatch, key, value):
+    monkeypatch.setattr(Experiment, "run", lambda self: self.run_dir)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    overrides = [*FAST_ARGS, f"{key}={value}"] + ([] if key == "run_dir" else ["run_dir=run"])
+    train_fails_in_one_line_or_builds(capsys, overrides, key)
+
+
+GRIDS = st.lists(st.text(st.sampled_from(".#@x \t"), min_size=0, max_size=6), min_size=0, max_size=6)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    phases=FUZZ_PHASES,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(content=st.one_of(st.binary(max_size=64), GRIDS.map(lambda rows: "\n".join(rows).encode())))
+def test_any_map_file_builds_or_fails_in_one_line_naming_it(capsys, monkeypatch, content):
+    monkeypatch.setattr(Experiment, "run", lambda self: self.run_dir)
+    with tempfile.TemporaryDirectory() as folder:
+        map_file = Path(folder) / "fuzzed.txt"
+        map_file.write_bytes(content)
+        overrides = ["env=pathfinding/maps", f"env.map_set={map_file}", "algo=random", "num_envs=2"]
+        train_fails_in_one_line_or_builds(
+            capsys, [*overrides, "eval_episodes=2", "run_dir=run"], str(map_file)
+        )
