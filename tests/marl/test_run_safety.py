@@ -3,8 +3,10 @@
 import contextlib
 import json
 import os
+import random
 import signal
 import tempfile
+import time
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -281,3 +283,30 @@ def test_any_map_file_builds_or_fails_in_one_line_naming_it(capsys, monkeypatch,
         train_fails_in_one_line_or_builds(
             capsys, [*overrides, "eval_episodes=2", "run_dir=run"], str(map_file)
         )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_a_run_killed_at_a_random_point_resumes_to_the_outputs_of_an_uninterrupted_one(tmp_path, sig):
+    """docs/running.md: a killed run resumes with nothing lost or duplicated in CSV, JSON and TensorBoard."""
+    pick = random.Random(int(sig))  # a reproducible random point
+    schedule = {**FAST, "eval_every": 512, "checkpoint_every": 256}
+    killed = tmp_path / "killed"
+    args = [f"{k}={v}" for k, v in schedule.items()]
+    proc = marl_process("train", *args, "total_steps=100000000", f"run_dir={killed}", cwd=tmp_path)
+    for line in proc.stdout:  # one line per evaluation: the first after training started is at step 512
+        if line.startswith("step 512:"):
+            break
+    time.sleep(pick.uniform(0.0, 0.5))
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL)
+    reached = max(
+        metric_steps(killed)[-1], torch.load(killed / "checkpoints" / "last.pt", weights_only=False)["steps"]
+    )
+    total = (reached // 512 + 2) * 512
+    marl.Experiment(**schedule, total_steps=total, run_dir=killed).run()  # the same command, resumed
+    marl.Experiment(**schedule, total_steps=total, run_dir=tmp_path / "whole").run()
+    whole = tmp_path / "whole"
+    assert metric_steps(killed) == metric_steps(whole) == list(range(128, total + 1, 128))
+    assert evaluation_steps(killed) == evaluation_steps(whole) == list(range(0, total + 1, 512))
+    assert scalar_steps(killed) == scalar_steps(whole)
