@@ -31,6 +31,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from marl.core import registry
+from marl.running.rundir import check_run_dir
 
 
 @dataclass
@@ -195,8 +196,6 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
 
 def check_run_config(cfg: DictConfig) -> None:
     """The checks of a composed run config that need nothing built: budgets, schedules, device, run_dir."""
-    from marl.running.rundir import check_run_dir
-
     check_positive(cfg, "num_envs", "total_steps", "eval_episodes")
     for key in ("eval_every", "checkpoint_every", "log_every"):
         if cfg[key] < 0:
@@ -216,7 +215,7 @@ def check_run_config(cfg: DictConfig) -> None:
 def _one_line(err: BaseException) -> str:
     """Hydra's error and its cause, each by its first line ("Error merging override seed=x: Value 'x' ...")."""
     lines = [(str(e).strip().splitlines() or [""])[0].rstrip(".") for e in (err, err.__cause__) if e]
-    return ": ".join(line for line in lines if line)
+    return ": ".join(line for line in lines if line not in ("", "None"))
 
 
 def merge_values(cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
@@ -268,6 +267,8 @@ def check_overrides(overrides: Sequence[str]) -> None:
         if not arg.startswith("-") and "=" in arg:
             key = arg.split("=", 1)[0].lstrip("+~")
             _check_top_level_key(key.split(".")[0].split("/")[0], f" in {arg!r}")
+            if key == "run_dir":
+                check_run_dir(arg.split("=", 1)[1])
             try:
                 parser.parse_override(arg)
             except HydraException as err:

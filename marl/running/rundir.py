@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import pickle
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,11 @@ class MetricsLog:
         """The TensorBoard writer, opened at the first scalar (a finished run resumed writes nothing)."""
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
+
+            # TensorBoard reads a folder's event files in name order, which starts with the creation second:
+            # a resumed run's file must sort after those of the run it continues
+            seconds = [int(f.name.split(".")[3]) for f in self.run.tensorboard.glob("events.out.tfevents.*")]
+            time.sleep(max(0.0, max(seconds, default=0) + 1 - time.time()))
 
             # TensorBoard drops events at and after purge_step; those at the checkpoint's own step are kept
             self._writer = SummaryWriter(str(self.run.tensorboard), purge_step=self.resume_step + 1)

@@ -134,6 +134,27 @@ def test_a_broken_plugin_is_reported_once_and_skipped(monkeypatch, capsys):
     ]
 
 
+def test_every_file_of_a_run_has_the_mode_of_a_new_file_and_hydra_leaves_no_records(tmp_path):
+    run = tmp_path / "run"
+    main(["train", *FAST_ARGS, "total_steps=128", f"run_dir={run}"])
+    (tmp_path / "new").touch()
+    mode = (tmp_path / "new").stat().st_mode
+    assert {name: (run / name).stat().st_mode for name in files_of(run)} == dict.fromkeys(files_of(run), mode)
+    assert not (run / ".hydra").exists() and not list(run.glob("*.log"))
+
+
+def test_marl_list_describes_by_the_whole_first_sentence(monkeypatch):
+    def factory(num_envs=1, device="cpu", seed=None):
+        """Walkers on a ring, each one
+        step from its neighbours. More detail that is not shown."""
+
+    monkeypatch.setattr(registry, "_envs", {})
+    registry.register_env("test/ring", factory)
+    assert (
+        registry.env_entry("test/ring").description == "Walkers on a ring, each one step from its neighbours."
+    )
+
+
 # -- errors that are one line -------------------------------------------------------------------------------
 
 
