@@ -53,12 +53,20 @@ class RunDirectory:
         self.videos = self.path / "videos"
 
     def check_is_run(self) -> None:
-        """Refuse a folder that holds files but no run (no config.yaml): training would overwrite them."""
-        if not self.config.is_file() and any(self.path.iterdir()):
-            raise ValueError(
-                f"run_dir {str(self.path)!r} is a folder with other files and no run in it (no config.yaml): "
-                "pick a new or empty directory, or the directory of a run to resume"
-            )
+        """Refuse a folder that holds files but no run (no run's config.yaml): training would overwrite them."""
+        if self.config.is_file():
+            saved = self.read_config()
+            if isinstance(saved, dict) and {"env", "algo"} <= saved.keys():
+                return
+            problem = f"its {self.config.name} is not a run's (no env and algo keys)"
+        elif any(self.path.iterdir()):
+            problem = f"it has other files and no run in it (no {self.config.name})"
+        else:
+            return
+        raise ValueError(
+            f"run_dir {str(self.path)!r} is not a run directory: {problem}; pick a new or empty directory, "
+            "or the directory of a run to resume"
+        )
 
     def write_config(self, config: dict[str, Any]) -> None:
         atomic_write_text(self.config, yaml.safe_dump(config, sort_keys=False))
@@ -66,7 +74,11 @@ class RunDirectory:
     def read_config(self) -> dict[str, Any]:
         if not self.config.is_file():
             raise FileNotFoundError(f"{self.path} is not a run directory: {self.config.name} is missing")
-        return yaml.safe_load(self.config.read_text())
+        try:
+            return yaml.safe_load(self.config.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            reason = (str(err).strip().splitlines() or [""])[0]
+            raise ValueError(f"{self.config} is not a readable run config ({reason})") from None
 
     def save_checkpoint(self, payload: dict[str, Any]) -> None:
         atomic_torch_save(self.checkpoint, payload)

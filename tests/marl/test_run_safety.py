@@ -64,11 +64,13 @@ def test_an_empty_run_dir_is_refused_instead_of_training_into_the_current_direct
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_folder_that_is_not_a_run_is_never_overwritten(tmp_path):
+@pytest.mark.parametrize("config", [None, "lr: 0.1\n", "[unclosed"])
+def test_a_folder_that_is_not_a_run_is_never_overwritten(tmp_path, config):
     (tmp_path / "metrics.csv").write_text("mine")  # a folder of the user's, with no run's config.yaml
-    (tmp_path / "notes.txt").write_text("mine")
+    if config is not None:
+        (tmp_path / "config.yaml").write_text(config)
     before = files_of(tmp_path)
-    with pytest.raises(ValueError, match="other files and no run in it"):
+    with pytest.raises(ValueError, match="not a run directory|not a readable run config"):
         marl.Experiment(**FAST, total_steps=128, run_dir=tmp_path).run()
     assert files_of(tmp_path) == before
 
