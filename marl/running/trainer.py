@@ -19,6 +19,8 @@ from marl.running.config import algo_config, check_device, check_positive, env_k
 from marl.running.io import atomic_write_json
 from marl.running.rundir import RunDirectory, load_checkpoint_file, resolve_checkpoint
 
+GRID_BORDER = 4  # grey pixels between the copies of a video grid
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -72,7 +74,9 @@ def render_run(cfg: DictConfig) -> Path:
     step = env.reset(seed=cfg.seed)
     policy_state = algo.initial_policy_state(env.num_envs)
     draw = (
-        (lambda: env.render(0)) if video.copies == 1 else (lambda: env.render_grid(list(range(video.copies))))
+        (lambda: env.render(0))
+        if video.copies == 1
+        else (lambda: env.render_grid(list(range(video.copies)), border=GRID_BORDER))
     )
     frames = [draw()]
     for _ in range(video.frames):
