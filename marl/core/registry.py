@@ -211,6 +211,12 @@ def _load_entry_points(group: str) -> None:
     if group in _loaded_groups:
         return
     _loaded_groups.add(group)
+    if group == "marl.algos":  # the core's own baseline, registered like a plugin (and as lazily)
+        from marl.learning.algorithm import RandomConfig, RandomPolicy
+
+        register_algo(
+            "random", RandomPolicy, RandomConfig, description="uniformly random legal actions (a baseline)"
+        )
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         try:
             target = ep.load()
