@@ -1,7 +1,7 @@
-"""The `marl` command: `marl train|eval|render [overrides]`, `marl list`, `marl bench NAME [args]`.
+"""The `marl` command: `marl train|eval|render|play [overrides]`, `marl list`, `marl bench NAME [args]`.
 
-train, eval and render are one Hydra app (configs/config.yaml) run with a different job, so every
-override, experiment preset and multirun (`-m`) works the same for all three.
+train, eval, render and play are one Hydra app (configs/config.yaml) run with a different job, so every
+override, experiment preset and multirun (`-m`) works the same for all of them.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ commands:
   train   [overrides]    train an algorithm on an environment (Hydra overrides, e.g. algo=ippo seed=1)
   eval    [overrides]    evaluate a checkpoint (checkpoint=RUN_DIR) or an untrained policy
   render  [overrides]    write a GIF/MP4 of a checkpoint's policy (or a random one)
+  play    [overrides]    control an agent with the keyboard beside a checkpoint's policy (play.partner=...)
   list                   the registered environments and algorithms
   bench   NAME [args]    run the benchmark script NAME (marl bench with no name lists them)
 
 `marl train --help` shows the config and its groups; `marl train --cfg job` prints the resolved config."""
 
-JOBS = ("train", "eval", "render")
+JOBS = ("train", "eval", "render", "play")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,7 +51,7 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
     import hydra
     from hydra.core.global_hydra import GlobalHydra
 
-    from marl.running import trainer
+    from marl.running import play, trainer
     from marl.running.config import check_overrides, config_dir, register_schemas
     from marl.running.experiment import Experiment
 
@@ -68,6 +69,7 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
         "train": lambda cfg: Experiment(cfg).run(),
         "eval": trainer.evaluate_run,
         "render": trainer.render_run,
+        "play": play.play_run,
     }[command]
 
     @hydra.main(version_base=None, config_path=str(config_dir()), config_name="config")
