@@ -214,6 +214,11 @@ def _seats(env: BatchedEnv, env_id: str, options: DictConfig) -> list[Seat]:
     if options.partner == "human":
         if len(key_maps) < 2:
             raise ValueError(f"{env_id} has keys for one person only; play.partner=human needs two")
+        if len(agents) != 2:
+            raise ValueError(
+                f"play.partner=human seats two people but {env_id} has {len(agents)} agents; "
+                "choose a checkpoint or an algorithm as the partner"
+            )
         after_first = [a for a in agents if a != chosen[0]]
         chosen.append(options.second or after_first[0])
     elif options.second:

@@ -87,6 +87,7 @@ def test_two_people_share_the_keyboard_and_escape_ends_the_episode(tmp_path):
             {"env": "kitchen/cramped_room", "play": {"partner": "random", "script": ["upp"]}},
             r"play.script\[0\]",
         ),
+        ({"env": "kitchen/quad_room", "play": {"partner": "human"}}, "seats two people but .* has 4 agents"),
         (
             {"env": "mpe/simple_spread", "play": {"partner": "random"}},
             "cannot be played: .* defines no `play_keys`",
