@@ -1,18 +1,14 @@
-"""marl: batched, device-resident multi-agent RL environments and a CTDE core that hosts the algorithms."""
+"""marl: batched, device-resident multi-agent RL environments and a CTDE core that hosts the algorithms.
 
-from marl.bridge import from_pettingzoo, to_aec, to_parallel
-from marl.core.env import (
-    BatchedEnv,
-    GroupSpec,
-    GroupStep,
-    Neighbours,
-    Observation,
-    Step,
-    agent_names,
-    flatten_obs,
-    map_obs,
-    obs_size,
-)
+The names below are imported on first use, so that `import marl` (and `marl --help`) costs nothing until an
+environment, a policy or an experiment is actually needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from marl.core.registry import (
     RegistryError,
     list_algos,
@@ -21,9 +17,32 @@ from marl.core.registry import (
     register_algo,
     register_env,
 )
-from marl.learning.algorithm import Algorithm, EpisodeStats, Iteration, RandomConfig, RandomPolicy, evaluate
 
-register_algo("random", RandomPolicy, RandomConfig, description="uniformly random legal actions (a baseline)")
+_LAZY = {
+    "marl.bridge": ["from_pettingzoo", "to_aec", "to_parallel"],
+    "marl.core.env": [
+        "BatchedEnv",
+        "GroupSpec",
+        "GroupStep",
+        "Observation",
+        "Step",
+        "agent_names",
+        "flatten_obs",
+        "map_obs",
+        "obs_size",
+    ],
+    "marl.core.neighbours": ["Neighbours"],
+    "marl.learning.algorithm": [
+        "Algorithm",
+        "EpisodeStats",
+        "Iteration",
+        "RandomConfig",
+        "RandomPolicy",
+        "evaluate",
+    ],
+    "marl.running.experiment": ["Experiment"],
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = [
     "Algorithm",
@@ -55,11 +74,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # marl.Experiment is imported on first use: it pulls in Hydra, which users of the environments alone
-    # should not pay for at `import marl`
-    if name == "Experiment":
-        from marl.running.experiment import Experiment
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'marl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return Experiment
-    raise AttributeError(f"module 'marl' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,10 +9,9 @@ Baseline policy: `kitchen_greedy` (a scripted chef, a partner without training).
 from __future__ import annotations
 
 import functools
-import inspect
 
 import marl
-from envs.kitchen.env import KitchenEnv
+from envs.kitchen.env import KitchenConfig, KitchenEnv, KitchenLayoutConfig
 from envs.kitchen.layout import KitchenLayout, LayoutError, layout_names, load_layout
 
 CLASSIC_LAYOUTS = (
@@ -27,44 +26,22 @@ ALIASES = {"counter_circuit": "counter_circuit_o_1order"}
 
 
 def make_kitchen(
-    num_envs: int = 1,
-    device: str = "cpu",
-    seed: int | None = None,
-    layout: str = "cramped_room",
-    n_chefs: int | None = None,
-    old_dynamics: bool | None = None,
-    horizon: int = 400,
-    shaped_reward_weight: float = 1.0,
-    shaped_reward_horizon: int = 0,
+    layout: str = "cramped_room", num_envs: int = 1, device: str = "cpu", seed: int | None = None, **keys
 ) -> KitchenEnv:
-    """Overcooked kitchen on any layout: a name in maps/kitchen/ or a path to a `.layout` file. `n_chefs`
-    defaults to the layout's start cells; `old_dynamics` (pots of 3 onions start cooking by themselves, the
-    2019 setting) defaults to on where every order has 3 onions."""
+    """Overcooked kitchen on any layout: a name in maps/kitchen/ or a path to a `.layout` file; `keys` are
+    `KitchenConfig`'s (`marl.make("kitchen/layout", layout=..., ...)` in one call)."""
+    register()
+    return marl.make("kitchen/layout", num_envs=num_envs, device=device, seed=seed, layout=layout, **keys)
+
+
+def _build(
+    config: KitchenConfig, num_envs: int, device: str, seed: int | None, layout: str | None = None
+) -> KitchenEnv:
+    """The registered factory: `layout` fixed by the task, or the config's `layout` key (kitchen/layout)."""
+    name = config.layout if layout is None else layout
     return KitchenEnv(
-        load_layout(ALIASES.get(layout, layout)),
-        num_envs=num_envs,
-        device=device,
-        seed=seed,
-        n_chefs=n_chefs,
-        old_dynamics=old_dynamics,
-        horizon=horizon,
-        shaped_reward_weight=shaped_reward_weight,
-        shaped_reward_horizon=shaped_reward_horizon,
+        load_layout(ALIASES.get(name, name)), config, num_envs=num_envs, device=device, seed=seed
     )
-
-
-def _task(layout: str) -> functools.partial:
-    """`make_kitchen` on one layout, whose config keys are all but `layout`."""
-    factory = functools.partial(make_kitchen, layout=layout)
-    signature = inspect.signature(make_kitchen)
-    factory.__signature__ = signature.replace(
-        parameters=[p for name, p in signature.parameters.items() if name != "layout"]
-    )
-    factory.__doc__ = f"Overcooked kitchen on the layout {ALIASES.get(layout, layout)!r}."
-    return factory
-
-
-_factories: dict[str, object] = {}
 
 
 def register() -> None:
@@ -72,9 +49,18 @@ def register() -> None:
     (idempotent)."""
     for name in (*CLASSIC_LAYOUTS, *MANY_CHEF_LAYOUTS):
         if name not in _factories:
-            _factories[name] = _task(name)
-        marl.register_env(f"kitchen/{name}", _factories[name])
-    marl.register_env("kitchen/layout", make_kitchen)
+            _factories[name] = functools.partial(_build, layout=name)
+        description = f"Overcooked kitchen on the layout {ALIASES.get(name, name)!r}."
+        marl.register_env(f"kitchen/{name}", _factories[name], config=KitchenConfig, description=description)
+    marl.register_env(
+        "kitchen/layout",
+        _build,
+        config=KitchenLayoutConfig,
+        description="Overcooked kitchen on any layout of maps/kitchen/ or a .layout file (key `layout`).",
+    )
+
+
+_factories: dict[str, functools.partial] = {}
 
 
 def register_baselines() -> None:
@@ -87,7 +73,9 @@ def register_baselines() -> None:
 __all__ = [
     "CLASSIC_LAYOUTS",
     "MANY_CHEF_LAYOUTS",
+    "KitchenConfig",
     "KitchenEnv",
+    "KitchenLayoutConfig",
     "KitchenLayout",
     "LayoutError",
     "layout_names",

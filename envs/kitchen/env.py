@@ -19,6 +19,8 @@ onion put in a pot, 5 per soup taken from a pot, 3 per useful dish pickup. The r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -37,6 +39,7 @@ from envs.kitchen.layout import (
     LayoutError,
 )
 from marl import BatchedEnv, GroupSpec, agent_names
+from marl.core.validation import check_bool, check_int, check_number, check_positive_int, validated
 
 GROUP = "chefs"
 NORTH, SOUTH, EAST, WEST, STAY, INTERACT = range(6)
@@ -78,6 +81,32 @@ def channel_names(n_chefs: int) -> tuple[str, ...]:
     return (*positions, *orientations, *BASE_CHANNELS)
 
 
+@dataclass
+class KitchenConfig:
+    """Config keys of every kitchen task (`kitchen/<layout>`)."""
+
+    n_chefs: int | None = None  # None: one chef per start cell of the layout
+    old_dynamics: bool | None = None  # None: on where every order has 3 onions (the 2019 setting)
+    horizon: int = 400  # steps per episode
+    shaped_reward_weight: float = 1.0  # weight of the shaped reward added to the sparse one
+    shaped_reward_horizon: int = 0  # environment steps over which that weight anneals to 0; 0: constant
+
+    def validate(self) -> None:
+        check_int("n_chefs", self.n_chefs, low=2, high=MAX_CHEFS, allow_none=True)
+        if self.old_dynamics is not None:
+            check_bool("old_dynamics", self.old_dynamics)
+        check_positive_int("horizon", self.horizon)
+        check_number("shaped_reward_weight", self.shaped_reward_weight, low=0.0)
+        check_int("shaped_reward_horizon", self.shaped_reward_horizon, low=0)
+
+
+@dataclass
+class KitchenLayoutConfig(KitchenConfig):
+    """`kitchen/layout`: any layout, by name (a file of maps/kitchen/) or by path to a `.layout` file."""
+
+    layout: str = "cramped_room"
+
+
 class KitchenEnv(BatchedEnv):
     """Overcooked on `num_envs` copies of one layout; observation: the lossless `[C, H, W]` encoding."""
 
@@ -92,18 +121,14 @@ class KitchenEnv(BatchedEnv):
     def __init__(
         self,
         layout: KitchenLayout,
+        config: KitchenConfig | None = None,
         num_envs: int = 1,
         device: str = "cpu",
         seed: int | None = None,
-        n_chefs: int | None = None,
-        old_dynamics: bool | None = None,
-        horizon: int = 400,
-        shaped_reward_weight: float = 1.0,
-        shaped_reward_horizon: int = 0,
     ) -> None:
-        n = len(layout.starts) if n_chefs is None else n_chefs
-        if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_CHEFS:
-            raise ValueError(f"n_chefs must be an int from 2 to {MAX_CHEFS}, got {n_chefs!r}")
+        config = validated(config, KitchenConfig)
+        old_dynamics, horizon = config.old_dynamics, config.horizon
+        n = len(layout.starts) if config.n_chefs is None else config.n_chefs
         if n > len(layout.starts):
             raise LayoutError(
                 f"{layout.path}:1: {n} chefs need {n} start cells (1..{n}); the grid has {len(layout.starts)}"
@@ -115,16 +140,9 @@ class KitchenEnv(BatchedEnv):
                 f"{layout.path}:1: old_dynamics needs every order to have {MAX_INGREDIENTS} onions "
                 "(pots start cooking only when full); use old_dynamics=False"
             )
-        if shaped_reward_weight < 0 or shaped_reward_horizon < 0:
-            raise ValueError(
-                f"shaped_reward_weight and shaped_reward_horizon must be >= 0, got "
-                f"{shaped_reward_weight} and {shaped_reward_horizon}"
-            )
         self.layout, self.n_chefs, self.old_dynamics, self.horizon = layout, n, bool(old_dynamics), horizon
-        self.shaped_reward_weight, self.shaped_reward_horizon = (
-            float(shaped_reward_weight),
-            shaped_reward_horizon,
-        )
+        self.shaped_reward_weight = float(config.shaped_reward_weight)
+        self.shaped_reward_horizon = config.shaped_reward_horizon
         H, W = layout.height, layout.width
         self.height, self.width = H, W
         self.channels = channel_names(n)

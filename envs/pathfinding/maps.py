@@ -66,7 +66,12 @@ def read_map(path: str | Path) -> GridMap:
     path = Path(path)
     if not path.is_file():
         raise MapFormatError(path, None, "no such file")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise MapFormatError(
+            path, None, f"not a text map file (byte {err.start} is not UTF-8); expected a .map or .txt grid"
+        ) from None
     grid = parse_movingai(text, path) if path.suffix == ".map" else parse_ascii(text, path)
     check_solvable(grid, path)
     return grid
@@ -213,7 +218,13 @@ def resolve_map_files(spec: str) -> list[Path]:
             files = sorted(p for p in base.rglob("*") if p.is_file() and p.suffix in (".map", ".txt"))
             if files:
                 return files
-    files = sorted(p for p in MAPS_ROOT.glob(spec) if p.is_file() and p.suffix in (".map", ".txt"))
+    pattern = Path(spec)
+    matches = (
+        Path(pattern.anchor).glob(str(pattern.relative_to(pattern.anchor)))
+        if pattern.is_absolute()
+        else MAPS_ROOT.glob(spec)
+    )
+    files = sorted(p for p in matches if p.is_file() and p.suffix in (".map", ".txt"))
     if not files:
         known = sorted(p.name for p in MAPS_ROOT.iterdir() if p.is_dir()) if MAPS_ROOT.is_dir() else []
         raise FileNotFoundError(

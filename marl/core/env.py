@@ -347,8 +347,11 @@ class BatchedEnv:
             raise RuntimeError(f"_render must return uint8 [H, W, 3], got {frame.dtype} {frame.shape}")
         return frame
 
-    def render_grid(self, indices: list[int] | None = None, columns: int | None = None) -> np.ndarray:
-        """Several copies tiled into one image (for rollout videos of a batch)."""
+    def render_grid(
+        self, indices: list[int] | None = None, columns: int | None = None, border: int = 0
+    ) -> np.ndarray:
+        """Several copies tiled into one image (for rollout videos of a batch), with `border` grey pixels
+        between them (videos use some, so that four small maps never read as one large one)."""
         indices = list(range(min(self.num_envs, 4))) if indices is None else list(indices)
         if not indices:
             raise ValueError("render_grid needs at least one copy index")
@@ -356,10 +359,12 @@ class BatchedEnv:
         columns = columns or int(np.ceil(np.sqrt(len(frames))))
         rows = int(np.ceil(len(frames) / columns))
         h, w, _ = frames[0].shape
-        grid = np.full((rows * h, columns * w, 3), 255, dtype=np.uint8)
+        grid = np.full(
+            (rows * (h + border) - border, columns * (w + border) - border, 3), 128, dtype=np.uint8
+        )
         for k, frame in enumerate(frames):
-            r, c = divmod(k, columns)
-            grid[r * h : (r + 1) * h, c * w : (c + 1) * w] = frame
+            top, left = (k // columns) * (h + border), (k % columns) * (w + border)
+            grid[top : top + h, left : left + w] = frame
         return grid
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import inspect
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -46,6 +47,7 @@ class AlgoEntry:
 _envs: dict[str, EnvEntry] = {}
 _algos: dict[str, AlgoEntry] = {}
 _loaded_groups: set[str] = set()
+plugin_errors: dict[str, str] = {}  # entry point ("group:name") -> the one-line report of why it was skipped
 
 
 def register_env(
@@ -195,21 +197,36 @@ def _unknown(kind: str, name: str, known: list[str]) -> str:
 
 
 def _first_line(obj: Any) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    """The first sentence of the docstring's first paragraph, whole (it may span several lines)."""
+    paragraph = " ".join((inspect.getdoc(obj) or "").strip().split("\n\n")[0].split())
+    end = re.search(r"[.!?](\s|$)", paragraph)
+    return paragraph[: end.start() + 1] if end else paragraph
 
 
 def _load_entry_points(group: str) -> None:
-    """Load each installed package's plugins once: an entry point names a function that registers them."""
+    """Load each installed package's plugins once: an entry point names a function that registers them.
+
+    A plugin that fails to import or register is reported once on stderr (name, entry point, the error's
+    first line) and skipped: the built-ins and the other plugins keep working."""
     if group in _loaded_groups:
         return
     _loaded_groups.add(group)
+    if group == "marl.algos":  # the core's own baseline, registered like a plugin (and as lazily)
+        from marl.learning.algorithm import RandomConfig, RandomPolicy
+
+        register_algo(
+            "random", RandomPolicy, RandomConfig, description="uniformly random legal actions (a baseline)"
+        )
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         try:
             target = ep.load()
-        except Exception as err:  # a broken plugin must not hide the others, but must not pass silently
-            raise RegistryError(
-                f"could not load {group} entry point {ep.name!r} ({ep.value}): {err}"
-            ) from err
-        if callable(target):
-            target()
+            if callable(target):
+                target()
+        except Exception as err:
+            reason = (str(err).strip().splitlines() or [""])[0]
+            report = f"{type(err).__name__}: {reason}" if reason else type(err).__name__
+            plugin_errors[f"{group}:{ep.name}"] = report
+            print(
+                f"marl: skipped plugin {ep.name!r} ({group} entry point {ep.value}): {report}",
+                file=sys.stderr,
+            )

@@ -23,9 +23,16 @@ commands:
   list                   the registered environments and algorithms
   bench   NAME [args]    run the benchmark script NAME (marl bench with no name lists them)
 
-`marl train --help` shows the config and its groups; `marl train --cfg job` prints the resolved config."""
+`marl train --help` shows the config and its groups; `marl train --cfg job` prints the resolved config.
+A bad config or input is reported in one line (exit code 2); --debug (or HYDRA_FULL_ERROR=1) shows the
+traceback. Ctrl-C during training writes a checkpoint; the same command resumes."""
 
 JOBS = ("train", "eval", "render", "play")
+# what a user's config or input gets wrong; reported in one line unless --debug
+USER_ERRORS = (ValueError, TypeError, LookupError, FileNotFoundError, NotADirectoryError)
+# Hydra's own records (.hydra/) and its empty job log would land in, and rewrite, the run directory of a run
+# that is refused, evaluated or rendered; the run's config.yaml is its record
+HYDRA_QUIET = ("hydra.output_subdir=null", "hydra/job_logging=none")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,7 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     elif command == "bench":
         sys.exit(_bench(rest))
     elif command in JOBS:
-        _run_hydra(command, rest)
+        try:
+            _run_hydra(command, rest)
+        except KeyboardInterrupt as stop:  # Interrupted (a checkpoint was written) or before training began
+            print(f"marl: {stop or 'interrupted'}", file=sys.stderr)
+            sys.exit(130)
     else:
         close = difflib.get_close_matches(command, [*JOBS, "list", "bench"], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -50,21 +61,20 @@ def main(argv: list[str] | None = None) -> None:
 def _run_hydra(command: str, overrides: list[str]) -> None:
     import hydra
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
 
     from marl.running import play, trainer
-    from marl.running.config import check_overrides, config_dir, register_schemas
     from marl.running.experiment import Experiment
 
+    debug = "--debug" in overrides or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    overrides = [a for a in overrides if a != "--debug"]
     try:
-        check_overrides(overrides)
-    except ValueError as err:
-        print(f"marl: {err}", file=sys.stderr)
+        overrides, config_path = _checked_overrides(command, overrides)
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        print(f"marl: {_message(err)}", file=sys.stderr)
         sys.exit(2)
-    multirun = any(a in ("-m", "--multirun") for a in overrides)
-    run_dir = [a.split("=", 1)[1] for a in overrides if a.startswith("run_dir=")]
-    if run_dir and not multirun:  # the run directory is also where Hydra keeps its own records
-        overrides = [*overrides, f"hydra.run.dir={run_dir[-1]}"]
-    register_schemas()
     job = {
         "train": lambda cfg: Experiment(cfg).run(),
         "eval": trainer.evaluate_run,
@@ -72,9 +82,21 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
         "play": play.play_run,
     }[command]
 
-    @hydra.main(version_base=None, config_path=str(config_dir()), config_name="config")
+    existing = {a.split("=", 1)[1] for a in overrides if a.startswith("hydra.run.dir=")}
+    existing = {d for d in existing if Path(d).exists()}
+
+    @hydra.main(version_base=None, config_path=config_path, config_name="config")
     def app(cfg):
-        job(cfg)
+        try:
+            job(cfg)
+        except USER_ERRORS as err:
+            output = HydraConfig.get().runtime.output_dir
+            if output not in existing:  # Hydra made it for this run: a failed run leaves no empty folder
+                _remove_empty(Path(output))
+            if debug:
+                raise
+            print(f"marl {command}: {_message(err)}", file=sys.stderr)
+            sys.exit(2)
 
     GlobalHydra.instance().clear()
     saved_argv = sys.argv
@@ -83,6 +105,50 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
         app()
     finally:
         sys.argv = saved_argv
+
+
+def _checked_overrides(command: str, overrides: list[str]) -> tuple[list[str], str]:
+    """The overrides Hydra runs, checked (ValueError naming the problem), and the configs folder.
+
+    The run directory is also Hydra's output directory; `eval`, `render` and `play` of a checkpoint write into
+    that checkpoint's run directory unless `run_dir` is given."""
+    from marl.running import config
+    from marl.running.rundir import check_run_dir, resolve_checkpoint
+
+    overrides = config.normalize_overrides(overrides)
+    config.check_overrides(overrides)
+    values = dict(a.split("=", 1) for a in overrides if "=" in a and not a.startswith("-"))
+    run_dir = values.get("run_dir")
+    if run_dir is not None:
+        check_run_dir(run_dir)
+    elif command != "train" and values.get("checkpoint") not in (None, "", "null"):
+        run_dir = str(resolve_checkpoint(values["checkpoint"])[0].path)
+    if not any(a.startswith("-") for a in overrides):  # one run (not -m, --cfg, --help, ...)
+        # composed and checked here, before Hydra creates the run directory, so a bad config leaves none
+        config.check_run_config(config.compose_run_config(overrides))
+    if run_dir is not None and not any(a in ("-m", "--multirun") for a in overrides):
+        overrides = [*overrides, f"hydra.run.dir={run_dir}"]
+    given = {a.split("=", 1)[0] for a in overrides}
+    overrides = overrides + [a for a in HYDRA_QUIET if a.split("=", 1)[0] not in given]
+    config.register_schemas()
+    return overrides, str(config.config_dir())
+
+
+def _message(err: BaseException) -> str:
+    """An error in one line: its first line, with the config key it is about when it has one."""
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    key = getattr(err, "full_key", None)
+    return f"config key {key!r}: {first}" if key and key not in first else first
+
+
+def _remove_empty(folder: Path) -> None:
+    """Remove `folder`, and then its parents below the current directory, while they are empty
+    (runs/<date>/<time>, runs/<date>, runs)."""
+    for path in [folder, *folder.parents]:
+        below_cwd = Path.cwd().resolve() in path.resolve().parents
+        if (path != folder and not below_cwd) or not path.is_dir() or any(path.iterdir()):
+            return
+        path.rmdir()
 
 
 def _list() -> None:

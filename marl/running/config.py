@@ -26,12 +26,14 @@ from typing import Any, Optional
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
-from omegaconf.errors import ConfigKeyError, ValidationError
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from marl.core import registry
 from marl.learning.algorithm import coerce_config
 from marl.learning.models import ModelConfig
+from marl.running.rundir import check_run_dir
 
 
 @dataclass
@@ -82,6 +84,7 @@ class RunConfig:
 
 
 TOP_LEVEL_KEYS = [f.name for f in dataclasses.fields(RunConfig)]
+MAX_COPIES = 2**20  # environment copies (num_envs) and evaluation episodes a run may ask for
 _SIMPLE = (int, float, bool, str, pathlib.Path)
 
 
@@ -203,7 +206,7 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
     if "experiment" in values:
         preset = values.pop("experiment")
         choices.append("~experiment" if preset is None else f"experiment={preset}")
-    overrides = [*choices, *overrides]
+    overrides = normalize_overrides([*choices, *overrides])
     if any(item in ("-m", "--multirun") for item in overrides):
         raise ValueError("a multirun (-m) is for `marl train`; one run config composes one experiment")
     for key in values:
@@ -216,6 +219,8 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
     try:
         with initialize_config_dir(str(config_dir()), version_base=None):
             cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ValueError(_one_line(err)) from err
     finally:
         GlobalHydra.instance().hydra = previous
     if "run_dir" not in values and not any(item.startswith("run_dir=") for item in overrides):
@@ -223,6 +228,30 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
     with open_dict(cfg):
         del cfg["hydra"]
     return merge_values(cfg, values)
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """The checks of a composed run config that need nothing built: budgets, schedules, device, run_dir."""
+    check_positive(cfg, "num_envs", "total_steps", "eval_episodes")
+    for key in ("eval_every", "checkpoint_every", "log_every"):
+        if cfg[key] < 0:
+            raise ValueError(f"{key} must be >= 0 (0: the default schedule), got {cfg[key]}")
+    for key, most in (("num_envs", MAX_COPIES), ("eval_episodes", MAX_COPIES)):
+        if cfg[key] > most:
+            raise ValueError(f"{key} must be at most {most:,}, got {cfg[key]:,}")
+    for key in ("seed", "total_steps", "eval_every", "checkpoint_every", "log_every", "torch_threads"):
+        if not -(2**63) <= cfg[key] < 2**63:
+            raise ValueError(f"{key} must fit in 64 bits, got {cfg[key]}")
+    if cfg.seed < 0:
+        raise ValueError(f"seed must be >= 0, got {cfg.seed}")
+    check_device(cfg.device)
+    check_run_dir(cfg.run_dir)
+
+
+def _one_line(err: BaseException) -> str:
+    """Hydra's error and its cause, each by its first line ("Error merging override seed=x: Value 'x' ...")."""
+    lines = [(str(e).strip().splitlines() or [""])[0].rstrip(".") for e in (err, err.__cause__) if e]
+    return ": ".join(line for line in lines if line not in ("", "None"))
 
 
 def merge_values(cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
@@ -242,13 +271,44 @@ def _new_directory(path: str) -> str:
     return candidate
 
 
+def normalize_overrides(overrides: Sequence[str]) -> list[str]:
+    """`experiment=null` (no preset, as configs/config.yaml says) is Hydra's `~experiment`."""
+    return ["~experiment" if item in ("experiment=null", "experiment=") else item for item in overrides]
+
+
+def check_device(device: str) -> None:
+    """`device` must be a torch device this machine has (ValueError naming it otherwise)."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a device: expected cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: this machine has no CUDA device (use device=cpu)")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+    elif parsed.type != "cpu":
+        raise ValueError(f"device {device!r} is not supported: expected cpu, cuda or cuda:N")
+
+
 def check_overrides(overrides: Sequence[str]) -> None:
     """Catch a mistyped top-level key or an unknown `env=` / `algo=` / `model=` / `experiment=` choice before Hydra
     starts, naming the closest match (ValueError)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
     for arg in overrides:
         if not arg.startswith("-") and "=" in arg:
             key = arg.split("=", 1)[0].lstrip("+~")
             _check_top_level_key(key.split(".")[0].split("/")[0], f" in {arg!r}")
+            if key == "run_dir":
+                check_run_dir(arg.split("=", 1)[1])
+            try:
+                parser.parse_override(arg)
+            except HydraException as err:
+                raise ValueError(f"cannot read the override {arg!r}: {_one_line(err)}") from None
     configs = config_dir()
     choices = {"env": registry.list_envs(), "algo": registry.list_algos(), "model": [], "experiment": []}
     for group, registered in choices.items():

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +24,7 @@ from tqdm import tqdm
 
 from marl.core import registry
 from marl.learning.algorithm import Iteration, evaluate
-from marl.running.config import RunConfig, check_positive, compose_run_config, env_kwargs, merge_values
+from marl.running.config import RunConfig, check_run_config, compose_run_config, env_kwargs, merge_values
 from marl.running.rundir import MetricsLog, RunDirectory
 from marl.running.trainer import build
 
@@ -37,6 +39,17 @@ RESUMABLE_CHANGES = {
     "log_every",
     "torch_threads",
 }
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT (Ctrl-C) or SIGTERM; the run directory holds a checkpoint at `step`."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"interrupted at step {step:,}; run the same command to resume")
+        self.step = step
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class Experiment:
@@ -71,10 +84,7 @@ class Experiment:
             raise TypeError(
                 f"an experiment's config is a dict, a DictConfig or override strings, got {config!r}"
             )
-        check_positive(cfg, "num_envs", "total_steps", "eval_episodes")
-        for key in ("eval_every", "checkpoint_every", "log_every"):
-            if cfg[key] < 0:
-                raise ValueError(f"{key} must be >= 0 (0: the default schedule), got {cfg[key]}")
+        check_run_config(cfg)
         self.config = cfg
         self.run_dir = Path(cfg.run_dir)
         self.env, self.algo, self.env_id, self.algo_name = build(cfg, cfg.num_envs, cfg.seed)
@@ -108,22 +118,34 @@ class Experiment:
 
     def run(self) -> Path:
         """Train until `total_steps` environment steps (summed over copies) and return the run directory;
-        resume from its checkpoint if it holds one of the same run."""
+        resume from its checkpoint if it holds one of the same run (a finished run is left as it is).
+
+        SIGINT (Ctrl-C) or SIGTERM ends the run after the current iteration with a checkpoint and raises
+        `Interrupted`; a second signal abandons the iteration at once (the last checkpoint stays)."""
         cfg, algo = self.config, self.algo
         run = RunDirectory(self.run_dir)
         resolved = OmegaConf.to_container(cfg, resolve=True)
         checkpoint = run.load_checkpoint(map_location=cfg.device)
-        if checkpoint is not None:
+        if checkpoint is None:
+            run.check_is_run()
+        else:
             _check_same_run(run.read_config(), resolved)
-        run.write_config(resolved)
         steps, elapsed_before = 0, 0.0
         if checkpoint is not None:
             algo.load_state_dict(checkpoint["algorithm"])
             steps, elapsed_before = checkpoint["steps"], checkpoint["elapsed"]
             _set_rng_state(checkpoint["rng"])
         log = self._log = MetricsLog(
-            run, self.env_id, self.algo_name, cfg.seed, resume_step=steps if checkpoint else None
+            run, self.env_id, self.algo_name, cfg.seed, resume_step=steps if checkpoint else -1
         )
+        if checkpoint is not None and checkpoint.get("results") is not None and steps >= cfg.total_steps:
+            self.results = checkpoint["results"]
+            print(
+                f"the run in {run.path} finished at step {steps:,} (total_steps {cfg.total_steps:,}); "
+                "nothing to do: give a larger total_steps to train on"
+            )
+            return run.path
+        run.write_config(resolved)
         eval_every = cfg.eval_every or max(1, cfg.total_steps // 10)
         checkpoint_every = cfg.checkpoint_every or eval_every
         next_eval = _next_multiple(steps, eval_every)
@@ -158,9 +180,16 @@ class Experiment:
             log.log_evaluation(steps, results, elapsed(), final)
             postfix["eval"] = _mean(results.get("episode_return"))
             bar.set_postfix(postfix)
+            if not cfg.progress:
+                print(
+                    f"step {steps:,}: evaluation return {postfix['eval']} over {cfg.eval_episodes} episodes",
+                    flush=True,
+                )
             return results
 
-        def save() -> None:
+        def save(results: dict[str, list[float]] | None = None) -> None:
+            """A checkpoint; `results` (the final evaluation) marks the run finished."""
+            log.flush()  # the scalars up to this step reach disk before the checkpoint says they exist
             run.save_checkpoint(
                 {
                     "algorithm": algo.state_dict(),
@@ -168,9 +197,10 @@ class Experiment:
                     "elapsed": elapsed(),
                     "rng": _rng_state(),
                     "config": resolved,
+                    "results": results,
                 }
             )
-            log.flush()
+            stop.saved_step = steps
 
         bar = tqdm(
             total=cfg.total_steps,
@@ -182,32 +212,39 @@ class Experiment:
             file=sys.stderr,
             desc=f"{self.algo_name} on {self.env_id}",
         )
-        if steps == 0:
-            evaluation(final=False)  # the untrained policy
-        while steps < cfg.total_steps:
-            tic = time.perf_counter()
-            iteration = algo.train_iteration()
-            if iteration.env_steps <= 0:
-                raise RuntimeError(
-                    f"{self.algo_name}.train_iteration() took {iteration.env_steps} environment steps"
-                )
-            steps += iteration.env_steps
-            pending.append((iteration, time.perf_counter() - tic))
-            bar.update(min(steps, cfg.total_steps) - bar.n)
-            if steps >= next_row:
-                write_row()
-                next_row = _next_multiple(steps, cfg.log_every) if cfg.log_every else 0
-            if next_eval <= steps < cfg.total_steps:  # the last evaluation is the final one, below
-                evaluation(final=False)
-                next_eval = _next_multiple(steps, eval_every)
-            if steps >= next_checkpoint:  # after the evaluation of this step, so a resumed run has it
-                write_row()  # and with nothing left unlogged
+        stop = _StopOnSignal(saved_step=steps)
+        with stop:
+            if checkpoint is None:
+                evaluation(final=False)  # the untrained policy
+            while steps < cfg.total_steps and stop.signal is None:
+                tic = time.perf_counter()
+                iteration = algo.train_iteration()
+                if iteration.env_steps <= 0:
+                    raise RuntimeError(
+                        f"{self.algo_name}.train_iteration() took {iteration.env_steps} environment steps"
+                    )
+                steps += iteration.env_steps
+                pending.append((iteration, time.perf_counter() - tic))
+                bar.update(min(steps, cfg.total_steps) - bar.n)
+                if steps >= next_row:
+                    write_row()
+                    next_row = _next_multiple(steps, cfg.log_every) if cfg.log_every else 0
+                if next_eval <= steps < cfg.total_steps:  # the last evaluation is the final one, below
+                    evaluation(final=False)
+                    next_eval = _next_multiple(steps, eval_every)
+                if steps >= next_checkpoint:  # after the evaluation of this step, so a resumed run has it
+                    write_row()  # and with nothing left unlogged
+                    save()
+                    next_checkpoint = _next_multiple(steps, checkpoint_every)
+            write_row()
+            if stop.signal is not None:
                 save()
-                next_checkpoint = _next_multiple(steps, checkpoint_every)
-        write_row()
-        bar.close()
-        self.results = evaluation(final=True)
-        save()
+                bar.close()
+                log.close()
+                raise Interrupted(steps)
+            bar.close()
+            self.results = evaluation(final=True)
+            save(self.results)
         log.close()
         print(
             f"trained {self.algo_name} on {self.env_id} for {steps:,} steps; final evaluation return "
@@ -220,6 +257,33 @@ class Experiment:
         if self._log is None:
             raise RuntimeError("the experiment has not run yet: call run() first")
         return self._log
+
+
+class _StopOnSignal:
+    """While training: the first SIGINT / SIGTERM asks the loop to stop after the current iteration, a
+    second abandons the iteration at once (raising `Interrupted` at the last checkpoint's step). Signals
+    are only caught in the main thread, where Python delivers them."""
+
+    def __init__(self, saved_step: int) -> None:
+        self.saved_step = saved_step
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number: int, frame: object) -> None:
+        if self.signal is not None:
+            raise Interrupted(self.saved_step)
+        self.signal = number
+        print("\nstopping after this iteration (again to stop now)", file=sys.stderr, flush=True)
 
 
 def _check_same_run(saved: dict[str, Any], now: dict[str, Any]) -> None:

@@ -15,9 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from marl.core import registry
 from marl.core.env import BatchedEnv
 from marl.learning.algorithm import Algorithm, evaluate
-from marl.running.config import algo_config, check_positive, env_kwargs, model_arguments
+from marl.running.config import algo_config, check_device, check_positive, env_kwargs, model_arguments
 from marl.running.io import atomic_write_json
-from marl.running.rundir import RunDirectory, resolve_checkpoint
+from marl.running.rundir import RunDirectory, load_checkpoint_file, resolve_checkpoint
+
+GRID_BORDER = 4  # grey pixels between the copies of a video grid
 
 
 def seed_everything(seed: int) -> None:
@@ -28,6 +30,7 @@ def seed_everything(seed: int) -> None:
 
 def build(cfg: DictConfig, num_envs: int, seed: int) -> tuple[BatchedEnv, Algorithm, str, str]:
     """The environment and the algorithm a config describes (torch seeded first)."""
+    check_device(cfg.device)
     if cfg.torch_threads < 0:
         raise ValueError(f"torch_threads must be >= 0 (0: torch's default), got {cfg.torch_threads}")
     if cfg.torch_threads:
@@ -70,7 +73,9 @@ def render_run(cfg: DictConfig) -> Path:
     step = env.reset(seed=cfg.seed)
     policy_state = algo.initial_policy_state(env.num_envs)
     draw = (
-        (lambda: env.render(0)) if video.copies == 1 else (lambda: env.render_grid(list(range(video.copies))))
+        (lambda: env.render(0))
+        if video.copies == 1
+        else (lambda: env.render_grid(list(range(video.copies)), border=GRID_BORDER))
     )
     frames = [draw()]
     for _ in range(video.frames):
@@ -106,7 +111,8 @@ def checkpoint_policy(cfg: DictConfig, num_envs: int) -> tuple[BatchedEnv, Algor
     run_cfg = OmegaConf.merge(
         OmegaConf.create(source.read_config()), {"device": cfg.device, "seed": cfg.seed}
     )
-    state = torch.load(path, map_location=cfg.device, weights_only=False)["algorithm"]
+    check_device(cfg.device)
+    state = load_checkpoint_file(path, map_location=cfg.device)["algorithm"]
     env, algo, env_id, algo_name = build(run_cfg, num_envs, cfg.seed)
     algo.load_state_dict(state)
     return env, algo, env_id, algo_name

@@ -112,3 +112,15 @@ def test_committed_map_set_is_reproducible_and_small(tmp_path):
         assert path.read_bytes() == (MAPS_ROOT / path.relative_to(tmp_path)).read_bytes()
         assert {"generator", "seed", "command"} <= read_map(path).meta.keys()
     assert sum(p.stat().st_size for p in committed) < 2_000_000
+
+
+def test_absolute_globs_empty_folders_and_binary_files_are_read_or_named(tmp_path):
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text("..\n..\n")
+    assert resolve_map_files(str(tmp_path / "*.txt")) == [tmp_path / "a.txt", tmp_path / "b.txt"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no map files"):
+        resolve_map_files(str(tmp_path / "empty"))
+    (tmp_path / "binary.map").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(MapFormatError, match=r"binary\.map: not a text map file \(byte 0 is not UTF-8\)"):
+        read_map(tmp_path / "binary.map")

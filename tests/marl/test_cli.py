@@ -2,34 +2,19 @@
 
 import csv
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import imageio.v3 as iio
 import pytest
 import torch
+from cli_process import marl_process
 
 from marl.running.cli import main
 from marl.running.io import atomic_torch_save
 
-HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 FAST = ["env=test/toy_walk", "algo=random", "num_envs=4", "eval_episodes=4", "progress=false"]
-
-
-def marl_process(*args: str, cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.Popen(
-        [sys.executable, str(HELPERS / "marl_with_test_envs.py"), *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_mistyped_top_level_key_fails_before_any_work(tmp_path, capsys):
@@ -155,7 +140,8 @@ def test_render_writes_a_video_of_one_copy_or_a_grid(tmp_path, fmt, copies):
     single = marl_frame_shape()
     rows = cols = 2 if copies == 4 else 1
     assert frames.shape[0] == 13
-    assert frames.shape[1:3] == (rows * single[0], cols * single[1])
+    border = 4 if copies > 1 else 0  # grey pixels between copies
+    assert frames.shape[1:3] == (rows * single[0] + border, cols * single[1] + border)
 
 
 def marl_frame_shape():

@@ -166,7 +166,7 @@ class Cheat(marl.Algorithm):
             self.episodes.record(step)
         return marl.Iteration(env_steps=self.config.steps_per_iteration * self.env.num_envs)
 
-    def act(self, step, policy_state, deterministic=False):
+    def act(self, step, policy_state, deterministic=False, generator=None):
         return {"player": step["player"].obs[..., 0].long()}, policy_state
 
     def state_dict(self):
