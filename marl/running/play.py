@@ -8,12 +8,14 @@ action is the last of their keys pressed during that tick (the idle action if no
 (`play.script`) post the same key events into pygame's queue, so they run the real input path; with
 `SDL_VIDEODRIVER=dummy` no display is needed.
 
-Each episode is saved in the run directory as `play/episode_<k>.json` (per step the keys, joint actions,
-rewards; who controlled which agent) and `videos/play_<k>.<format>` (the window's frames).
+Each episode is saved in the run directory (the checkpoint's unless `run_dir` is given) as
+`play/episode_<k>.json` (per step the keys, joint actions, rewards; who controlled which agent) and
+`videos/play_<k>.<format>` (the window's frames), k counting on from the episodes already there.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,9 @@ def play_run(cfg: DictConfig) -> list[Path]:
         policy_state = partner.initial_policy_state(env.num_envs)
         generator = torch.Generator(device=env.device)
         generator.manual_seed(cfg.seed)
-        for episode in range(options.episodes):
+        played = run.path / "play"
+        first = next(k for k in itertools.count() if not (played / f"episode_{k}.json").exists())
+        for episode in range(first, first + options.episodes):
             record: dict[str, Any] = {
                 "env": env_id,
                 "seed": cfg.seed,
@@ -102,7 +106,7 @@ def play_run(cfg: DictConfig) -> list[Path]:
                     ended = "scripted keys ran out"
                     break
             record.update(length=len(record["steps"]), returns=totals, ended=ended)
-            path = run.path / "play" / f"episode_{episode}.json"
+            path = played / f"episode_{episode}.json"
             atomic_write_json(path, record)
             video = write_video(frames, run.videos / f"play_{episode}.{cfg.video.format}", options.fps)
             written.append(path)
@@ -183,6 +187,8 @@ def _partner(cfg: DictConfig) -> tuple[BatchedEnv, Algorithm, str, str]:
             )
         env, algo, env_id, algo_name = checkpoint_policy(cfg, 1)
         return env, algo, env_id, f"{algo_name} from {cfg.checkpoint}"
+    if cfg.checkpoint:
+        raise ValueError(f"checkpoint= is for play.partner=checkpoint; play.partner={choice} does not use it")
     name = "random" if choice == "human" else choice
     if name not in registry.list_algos():
         raise ValueError(

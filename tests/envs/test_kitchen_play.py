@@ -87,6 +87,10 @@ def test_two_people_share_the_keyboard_and_escape_ends_the_episode(tmp_path):
             {"env": "kitchen/cramped_room", "play": {"partner": "random", "script": ["upp"]}},
             r"play.script\[0\]",
         ),
+        (
+            {"checkpoint": "runs/x", "play": {"partner": "kitchen_greedy"}},
+            "checkpoint= is for play.partner=checkpoint",
+        ),
         ({"env": "kitchen/quad_room", "play": {"partner": "human"}}, "seats two people but .* has 4 agents"),
         (
             {"env": "mpe/simple_spread", "play": {"partner": "random"}},
@@ -100,13 +104,17 @@ def test_bad_play_options_are_named(tmp_path, values, message):
         play_run(cfg)
 
 
-def test_a_checkpoints_policy_is_the_partner(tmp_path):
+def test_a_checkpoints_policy_is_the_partner_and_sessions_add_episodes_to_its_run(tmp_path):
     run = tmp_path / "run"
     fast = ["num_envs=2", "total_steps=64", "eval_episodes=1", "progress=false", "~experiment"]
     main(["train", "env=kitchen/cramped_room", "algo=random", *fast, f"run_dir={run}"])
-    record = play(tmp_path / "play", f"checkpoint={run}", "play.agent=chef_1", "play.script=[down,space]")
-    assert record["controllers"] == {
+    for script in ("[down,space]", "[up]"):
+        main(["play", f"checkpoint={run}", "play.agent=chef_1", f"play.script={script}", "play.fps=1000"])
+    first, second = (json.loads((run / "play" / f"episode_{k}.json").read_text()) for k in (0, 1))
+    assert first["controllers"] == {
         "chef_0": f"random from {run}",
         "chef_1": "human (up/down/right/left/space)",
     }
-    assert [s["actions"]["chef_1"] for s in record["steps"]] == [SOUTH, INTERACT]
+    assert [s["actions"]["chef_1"] for s in first["steps"]] == [SOUTH, INTERACT]
+    assert second["episode"] == 1 and [s["actions"]["chef_1"] for s in second["steps"]] == [NORTH]
+    assert (run / "videos" / "play_0.gif").is_file() and (run / "videos" / "play_1.gif").is_file()
