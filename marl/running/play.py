@@ -58,67 +58,89 @@ def play_run(cfg: DictConfig) -> list[Path]:
     written = []
     try:
         seats = _seats(env, env_id, options)
-        controllers = {agent: partner_name for agent in env.possible_agents}
-        controllers.update({seat.agent: f"human ({seat.key_names})" for seat in seats})
-        bar = [f"person {k + 1}: {seat.agent} ({seat.key_names})" for k, seat in enumerate(seats)]
-        bar.append(f"partner: {partner_name}")
         scripted = _scripted_keys(options.script) if options.script is not None else None
+        session = Session(env, partner, partner_name, seats, window, scripted, options.fps, cfg.seed)
         run = RunDirectory(cfg.run_dir)
-        step = env.reset(seed=cfg.seed)
-        policy_state = partner.initial_policy_state(env.num_envs)
-        generator = torch.Generator(device=env.device)
-        generator.manual_seed(cfg.seed)
         played = run.path / "play"
         first = next(k for k in itertools.count() if not (played / f"episode_{k}.json").exists())
         for episode in range(first, first + options.episodes):
-            record: dict[str, Any] = {
-                "env": env_id,
-                "seed": cfg.seed,
-                "episode": episode,
-                "fps": options.fps,
-                "controllers": controllers,
-                "steps": [],
-            }
-            totals = dict.fromkeys(env.possible_agents, 0.0)
-            frames = [window.draw([*bar, f"return {sum(totals.values()):.4g}"])]
-            ended = "episode over"
-            while True:
-                pressed = window.read_keys(scripted.pop(0) if scripted else None)
-                if pressed is None:
-                    ended = "window closed"
-                    break
-                actions, policy_state = partner.act(
-                    step, policy_state, deterministic=True, generator=generator
-                )
-                keys_used = _take_seats(env, seats, pressed, actions)
-                step = env.step(actions)
-                rewards = _per_agent(env, {g: s.reward for g, s in step.groups.items()})
-                for agent, reward in rewards.items():
-                    totals[agent] += reward
-                record["steps"].append(
-                    {"keys": keys_used, "actions": _per_agent(env, actions), "rewards": rewards}
-                )
-                frames.append(window.draw([*bar, f"return {sum(totals.values()):.4g}"]))
-                window.wait(options.fps)
-                if bool(step.done[0]):
-                    break
-                if scripted is not None and not scripted:
-                    ended = "scripted keys ran out"
-                    break
-            record.update(length=len(record["steps"]), returns=totals, ended=ended)
+            record, frames = session.episode()
+            record = {"env": env_id, "seed": cfg.seed, "episode": episode, "fps": options.fps, **record}
             path = played / f"episode_{episode}.json"
             atomic_write_json(path, record)
             video = write_video(frames, run.videos / f"play_{episode}.{cfg.video.format}", options.fps)
             written.append(path)
             print(
-                f"episode {episode}: {record['length']} steps, return {sum(totals.values()):.4g} "
-                f"({ended}) -> {path}, {video}"
+                f"episode {episode}: {record['length']} steps, return {sum(record['returns'].values()):.4g} "
+                f"({record['ended']}) -> {path}, {video}"
             )
-            if ended != "episode over":
+            if record["ended"] != "episode over":
                 break
     finally:
         window.close()
     return written
+
+
+class Session:
+    """The people's keys and the partner's actions, tick by tick, on copy 0 of `env` (reset once; later
+    episodes continue from the copy's own reset)."""
+
+    def __init__(
+        self,
+        env: BatchedEnv,
+        partner: Algorithm,
+        partner_name: str,
+        seats: list[Seat],
+        window: Window,
+        scripted: list[list[int]] | None,
+        fps: int,
+        seed: int,
+    ) -> None:
+        self.env, self.partner, self.seats = env, partner, seats
+        self.window, self.scripted, self.fps = window, scripted, fps
+        self.controllers = {agent: partner_name for agent in env.possible_agents}
+        self.controllers.update({seat.agent: f"human ({seat.key_names})" for seat in seats})
+        self.bar = [f"person {k + 1}: {seat.agent} ({seat.key_names})" for k, seat in enumerate(seats)]
+        self.bar.append(f"partner: {partner_name}")
+        self.step = env.reset(seed=seed)
+        self.policy_state = partner.initial_policy_state(env.num_envs)
+        self.generator = torch.Generator(device=env.device)
+        self.generator.manual_seed(seed)
+
+    def episode(self) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Play until the episode ends, the window closes or the script runs out; return the record
+        (controllers, steps, length, returns, why it ended) and the window's frames."""
+        env = self.env
+        steps: list[dict[str, Any]] = []
+        totals = dict.fromkeys(env.possible_agents, 0.0)
+        frames = [self._draw(totals)]
+        ended = "episode over"
+        while True:
+            pressed = self.window.read_keys(self.scripted.pop(0) if self.scripted else None)
+            if pressed is None:
+                ended = "window closed"
+                break
+            actions, self.policy_state = self.partner.act(
+                self.step, self.policy_state, deterministic=True, generator=self.generator
+            )
+            keys_used = _take_seats(env, self.seats, pressed, actions)
+            self.step = env.step(actions)
+            rewards = _per_agent(env, {g: s.reward for g, s in self.step.groups.items()})
+            for agent, reward in rewards.items():
+                totals[agent] += reward
+            steps.append({"keys": keys_used, "actions": _per_agent(env, actions), "rewards": rewards})
+            frames.append(self._draw(totals))
+            self.window.wait(self.fps)
+            if bool(self.step.done[0]):
+                break
+            if self.scripted is not None and not self.scripted:
+                ended = "scripted keys ran out"
+                break
+        summary = {"controllers": self.controllers, "length": len(steps), "returns": totals, "ended": ended}
+        return {**summary, "steps": steps}, frames
+
+    def _draw(self, totals: dict[str, float]) -> np.ndarray:
+        return self.window.draw([*self.bar, f"return {sum(totals.values()):.4g}"])
 
 
 class Window:

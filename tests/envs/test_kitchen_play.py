@@ -118,3 +118,17 @@ def test_a_checkpoints_policy_is_the_partner_and_sessions_add_episodes_to_its_ru
     assert [s["actions"]["chef_1"] for s in first["steps"]] == [SOUTH, INTERACT]
     assert second["episode"] == 1 and [s["actions"]["chef_1"] for s in second["steps"]] == [NORTH]
     assert (run / "videos" / "play_0.gif").is_file() and (run / "videos" / "play_1.gif").is_file()
+
+
+def test_episodes_follow_one_another_until_the_script_runs_out(tmp_path):
+    overrides = [
+        "env.horizon=3",
+        "play.episodes=3",
+        "play.partner=kitchen_greedy",
+        "play.script=[up,up,up,down,down]",
+    ]
+    main(["play", "env=kitchen/cramped_room", "play.fps=1000", f"run_dir={tmp_path}", *overrides])
+    records = [json.loads((tmp_path / "play" / f"episode_{k}.json").read_text()) for k in (0, 1)]
+    assert [(r["length"], r["ended"]) for r in records] == [(3, "episode over"), (2, "scripted keys ran out")]
+    assert [s["actions"]["chef_0"] for s in records[1]["steps"]] == [SOUTH, SOUTH]
+    assert not (tmp_path / "play" / "episode_2.json").exists()
