@@ -1,7 +1,7 @@
-"""The `marl` command: `marl train|eval|render [overrides]`, `marl list`, `marl bench NAME [args]`.
+"""The `marl` command: `marl train|eval|render|play [overrides]`, `marl list`, `marl bench NAME [args]`.
 
-train, eval and render are one Hydra app (configs/config.yaml) run with a different job, so every
-override, experiment preset and multirun (`-m`) works the same for all three.
+train, eval, render and play are one Hydra app (configs/config.yaml) run with a different job, so every
+override, experiment preset and multirun (`-m`) works the same for all of them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ commands:
   train   [overrides]    train an algorithm on an environment (Hydra overrides, e.g. algo=ippo seed=1)
   eval    [overrides]    evaluate a checkpoint (checkpoint=RUN_DIR) or an untrained policy
   render  [overrides]    write a GIF/MP4 of a checkpoint's policy (or a random one)
+  play    [overrides]    control an agent with the keyboard beside a checkpoint's policy (play.partner=...)
   list                   the registered environments and algorithms
   bench   NAME [args]    run the benchmark script NAME (marl bench with no name lists them)
 
@@ -26,7 +27,7 @@ commands:
 A bad config or input is reported in one line (exit code 2); --debug (or HYDRA_FULL_ERROR=1) shows the
 traceback. Ctrl-C during training writes a checkpoint; the same command resumes."""
 
-JOBS = ("train", "eval", "render")
+JOBS = ("train", "eval", "render", "play")
 # what a user's config or input gets wrong; reported in one line unless --debug
 USER_ERRORS = (ValueError, TypeError, LookupError, FileNotFoundError, NotADirectoryError)
 # Hydra's own records (.hydra/) and its empty job log would land in, and rewrite, the run directory of a run
@@ -62,7 +63,7 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
-    from marl.running import trainer
+    from marl.running import play, trainer
     from marl.running.experiment import Experiment
 
     debug = "--debug" in overrides or os.environ.get("HYDRA_FULL_ERROR") == "1"
@@ -78,6 +79,7 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
         "train": lambda cfg: Experiment(cfg).run(),
         "eval": trainer.evaluate_run,
         "render": trainer.render_run,
+        "play": play.play_run,
     }[command]
 
     existing = {a.split("=", 1)[1] for a in overrides if a.startswith("hydra.run.dir=")}
@@ -108,7 +110,7 @@ def _run_hydra(command: str, overrides: list[str]) -> None:
 def _checked_overrides(command: str, overrides: list[str]) -> tuple[list[str], str]:
     """The overrides Hydra runs, checked (ValueError naming the problem), and the configs folder.
 
-    The run directory is also Hydra's output directory; `eval` and `render` of a checkpoint write into
+    The run directory is also Hydra's output directory; `eval`, `render` and `play` of a checkpoint write into
     that checkpoint's run directory unless `run_dir` is given."""
     from marl.running import config
     from marl.running.rundir import check_run_dir, resolve_checkpoint

@@ -48,6 +48,18 @@ class VideoConfig:
 
 
 @dataclass
+class PlayConfig:
+    """How `marl play` seats people at the keyboard (marl/running/play.py)."""
+
+    agent: str | None = None  # the agent the person controls; default: the environment's first
+    partner: str = "checkpoint"  # the other agents: checkpoint, a registered algorithm, or human
+    second: str | None = None  # with partner=human: the second person's agent; default: the next one
+    fps: int = 8  # ticks per second
+    episodes: int = 1
+    script: list[str] | None = None  # scripted play: per tick key names joined by '+', or 'none'
+
+
+@dataclass
 class RunConfig:
     """Keys every run accepts (besides the `env` and `algo` groups)."""
 
@@ -68,6 +80,7 @@ class RunConfig:
     checkpoint: str | None = None  # eval / render: a run directory or a checkpoint file
     progress: bool = True  # a progress bar with live return and steps per second
     video: VideoConfig = field(default_factory=VideoConfig)
+    play: PlayConfig = field(default_factory=PlayConfig)
 
 
 TOP_LEVEL_KEYS = [f.name for f in dataclasses.fields(RunConfig)]

@@ -47,7 +47,7 @@ def build(cfg: DictConfig, num_envs: int, seed: int) -> tuple[BatchedEnv, Algori
 def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     """`marl eval`: deterministic and stochastic episodes of a checkpoint's policy (or an untrained one)."""
     check_positive(cfg, "eval_episodes")
-    env, algo, env_id, algo_name = _policy(cfg, min(cfg.eval_episodes, cfg.num_envs))
+    env, algo, env_id, algo_name = checkpoint_policy(cfg, min(cfg.eval_episodes, cfg.num_envs))
     report: dict[str, Any] = {"env": env_id, "algo": algo_name, "checkpoint": cfg.checkpoint, "episodes": {}}
     for mode, deterministic in (("deterministic", True), ("stochastic", False)):
         results = evaluate(algo, env, cfg.eval_episodes, deterministic=deterministic, seed=cfg.seed)
@@ -65,13 +65,11 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
 @torch.no_grad()
 def render_run(cfg: DictConfig) -> Path:
     """`marl render`: a GIF or MP4 of a checkpoint's policy (random if none), one copy or a grid of copies."""
-    import imageio.v3 as iio
-
     video = cfg.video
     check_positive(video, "frames", "fps", "copies")
     if video.format not in ("gif", "mp4"):
         raise ValueError(f"video.format must be 'gif' or 'mp4', got {video.format!r}")
-    env, algo, env_id, algo_name = _policy(cfg, video.copies)
+    env, algo, env_id, algo_name = checkpoint_policy(cfg, video.copies)
     step = env.reset(seed=cfg.seed)
     policy_state = algo.initial_policy_state(env.num_envs)
     draw = (
@@ -85,18 +83,26 @@ def render_run(cfg: DictConfig) -> Path:
         step = env.step(actions)
         frames.append(draw())
     out = Path(video.path) if video.path else RunDirectory(cfg.run_dir).videos / f"rollout.{video.format}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    if video.format == "gif":
-        iio.imwrite(tmp, np.stack(frames), duration=1000 / video.fps, loop=0)
-    else:
-        iio.imwrite(tmp, np.stack(frames), fps=video.fps, codec="libx264", macro_block_size=1)
-    tmp.replace(out)
+    write_video(frames, out, video.fps)
     print(f"wrote {len(frames)} frames of {algo_name} on {env_id} to {out}")
     return out
 
 
-def _policy(cfg: DictConfig, num_envs: int) -> tuple[BatchedEnv, Algorithm, str, str]:
+def write_video(frames: list[np.ndarray], out: Path, fps: int) -> Path:
+    """`frames` as a GIF or MP4 (by `out`'s suffix), written to a temporary file and renamed over `out`."""
+    import imageio.v3 as iio
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    if out.suffix == ".gif":
+        iio.imwrite(tmp, np.stack(frames), duration=1000 / fps, loop=0)
+    else:
+        iio.imwrite(tmp, np.stack(frames), fps=fps, codec="libx264", macro_block_size=1)
+    tmp.replace(out)
+    return out
+
+
+def checkpoint_policy(cfg: DictConfig, num_envs: int) -> tuple[BatchedEnv, Algorithm, str, str]:
     """`num_envs` copies of the environment and the algorithm with the checkpoint's weights, rebuilt from
     the checkpoint's run config (device and seed from `cfg`); without a checkpoint, `cfg`'s own, untrained."""
     if not cfg.checkpoint:
