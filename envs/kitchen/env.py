@@ -111,6 +111,7 @@ class KitchenEnv(BatchedEnv):
     """Overcooked on `num_envs` copies of one layout; observation: the lossless `[C, H, W]` encoding."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
+    random_dynamics = False  # fixed layout and starts, as overcooked_ai: the seed changes nothing
     # `marl play`: the first person's keys (arrows, space), the second's (WASD, e); no key: stay
     play_keys = (
         {"up": NORTH, "down": SOUTH, "right": EAST, "left": WEST, "space": INTERACT},
