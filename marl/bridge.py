@@ -22,7 +22,7 @@ from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 from torch import Tensor
 
-from marl.core.env import BatchedEnv, GroupSpec, Step
+from marl.core.env import BatchedEnv, GroupSpec, Step, map_obs
 
 RENDER_MODES = ("rgb_array", "human")
 ILLEGAL_ACTIONS = ("raise", "resample")
@@ -524,7 +524,7 @@ class PettingZooEnv(BatchedEnv):
         """Turn the numpy buffers into (copied) tensors once per reset or step."""
         to = lambda x: torch.tensor(x, device=self.device)  # noqa: E731
         self._tensors = {
-            "obs": {g: _map_values(x, to) for g, x in self._obs_np.items()},
+            "obs": {g: map_obs(x, to) for g, x in self._obs_np.items()},
             "masks": {g: to(x) for g, x in self._masks_np.items()},
             "state": to(self._state_np) if self._has_state else None,
         }
@@ -619,11 +619,6 @@ def _observation_box(env: ParallelEnv, agent: str) -> tuple[gym.spaces.Box | gym
 def _map_space(space: gym.spaces.Box | gym.spaces.Dict, fn: Callable[[gym.spaces.Box], Any]) -> Any:
     """`fn` of a Box, or `{key: fn(box)}` for a Dict of Boxes."""
     return {k: fn(box) for k, box in space.items()} if isinstance(space, gym.spaces.Dict) else fn(space)
-
-
-def _map_values(value: Any, fn: Callable[[Any], Any]) -> Any:
-    """`fn` of a value, or of every value of a dict."""
-    return {k: fn(v) for k, v in value.items()} if isinstance(value, dict) else fn(value)
 
 
 def _leaves(value: Any) -> list[Any]:

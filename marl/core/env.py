@@ -116,9 +116,9 @@ def flatten_obs(obs: Observation, batch_dims: int = 2) -> Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
 
-def map_obs(obs: Observation, fn: Callable[[Tensor], Tensor]) -> Observation:
-    """Apply `fn` to a tensor observation or to every field of a dict observation."""
-    return fn(obs) if isinstance(obs, Tensor) else {k: fn(v) for k, v in obs.items()}
+def map_obs(obs: Any, fn: Callable[[Any], Any]) -> Any:
+    """Apply `fn` to an observation, or to every field of a dict observation (tensors or numpy arrays)."""
+    return {k: fn(v) for k, v in obs.items()} if isinstance(obs, dict) else fn(obs)
 
 
 def agent_names(prefix: str, n: int) -> tuple[str, ...]:
@@ -425,18 +425,20 @@ class BatchedEnv:
 
     def _episode_info(self) -> dict[str, Tensor]:
         """Episode statistics: the mean return over the agent slots that were alive at some point."""
+
+        def mean_over_present(returns: Tensor, present: Tensor) -> Tensor:
+            present = present.float()
+            return (returns * present).sum(1) / present.sum(1).clamp(min=1)
+
         returns = torch.cat([self._episode_return[g] for g in self.group_specs], dim=1)
-        present = torch.cat([self._ever_alive[g] for g in self.group_specs], dim=1).float()
+        present = torch.cat([self._ever_alive[g] for g in self.group_specs], dim=1)
         info = {
-            "episode_return": (returns * present).sum(1) / present.sum(1).clamp(min=1),
+            "episode_return": mean_over_present(returns, present),
             "episode_length": self.elapsed.float(),
         }
         if len(self.group_specs) > 1:
             for g in self.group_specs:
-                present = self._ever_alive[g].float()
-                info[f"episode_return/{g}"] = (self._episode_return[g] * present).sum(1) / present.sum(
-                    1
-                ).clamp(min=1)
+                info[f"episode_return/{g}"] = mean_over_present(self._episode_return[g], self._ever_alive[g])
         for name, value in self._episode_stats().items():
             info[name] = value.float()
         return info
