@@ -2,8 +2,9 @@
 
     python benchmarks/neighbours_speed.py --agents 100 1000 10000 --threads 1 2 --out benchmarks/results/neighbours
 
-Each cell runs swarm/<task> with `neighbour_search=brute` and `=cells` (the same neighbour lists, see
-`marl.core.neighbours`), random actions, at a fixed density: the world's side grows as sqrt(agents) so that
+Each cell runs swarm/<task> (`--tasks vicsek navigation`) with `neighbour_search=brute` and `=cells` (the same
+neighbour lists, see `marl.core.neighbours`; in the arena tasks also every pair or cell lists for the contact
+forces), random actions, at a fixed density: the world's side grows as sqrt(agents) so that
 about `--expected` other agents fall within `neighbour_radius`. Copies per cell: `--agent-budget // agents`
 (at least one), so every cell steps about the same number of agents. Brute force is skipped where its
 `[copies, N, N]` tensors would pass `--max-pairs` entries. One agent's step counts as one; actions are drawn

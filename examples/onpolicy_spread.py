@@ -1,18 +1,24 @@
 """Train MAPPO on mpe/simple_spread with `marl.Experiment` (102,400 environment steps), then evaluate it.
 
-    python examples/onpolicy_spread.py
+    python examples/onpolicy_spread.py [--total-steps 102400]
 
 The same run as `marl train env=mpe/simple_spread algo=mappo num_envs=32 total_steps=102400`: one loop, one
 run directory (resolved config, metrics.csv, TensorBoard, results.json, checkpoint). See docs/running.md.
 """
 
+import argparse
+
 import marl
+
+parser = argparse.ArgumentParser(description="Train MAPPO on mpe/simple_spread, then evaluate it.")
+parser.add_argument("--total-steps", type=int, default=102_400)
+args = parser.parse_args()
 
 experiment = marl.Experiment(
     env="mpe/simple_spread",
     algo="mappo",
     num_envs=32,  # 32 copies x 32 steps of rollout: 1,024 environment steps per iteration
-    total_steps=102_400,
+    total_steps=args.total_steps,
     eval_episodes=32,
     seed=0,
 )

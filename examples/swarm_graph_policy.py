@@ -9,6 +9,12 @@ form and the polarisation climbs from its random level (about 0.1 to about 0.6 i
 See docs/environments/swarm.md.
 
     python examples/swarm_graph_policy.py [--agents 256] [--copies 16] [--steps 60] [--frame flock.png]
+
+At scale (the 10,000-agent frame of docs/environments/swarm.md; neighbours within a radius, found by cell
+lists, drawn without links):
+
+    python examples/swarm_graph_policy.py --agents 10000 --copies 1 --world-size 50 --radius 0.5 \
+        --steps 100 --render-size 1000 --no-links --frame docs/images/swarm/vicsek_10k.png
 """
 
 from __future__ import annotations
@@ -57,7 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agents", type=int, default=256)
     parser.add_argument("--copies", type=int, default=16)
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--world-size", type=float, default=8.0, help="side of the torus")
+    parser.add_argument(
+        "--radius", type=float, help="neighbour radius (default: the 6 nearest at any distance)"
+    )
     parser.add_argument("--frame", type=Path, help="save a picture of copy 0 (with neighbour links) here")
+    parser.add_argument("--render-size", type=int, default=400, help="pixels per side of the frame")
+    parser.add_argument("--no-links", action="store_true", help="leave the neighbour links out of the frame")
     args = parser.parse_args(argv)
 
     envs.swarm.register()
@@ -67,10 +79,12 @@ def main(argv: list[str] | None = None) -> None:
         seed=0,
         n_agents=args.agents,
         k_neighbours=6,
-        world_size=8.0,
+        world_size=args.world_size,
+        neighbour_radius=args.radius,
         noise=0.2,
         max_steps=args.steps + 1,
-        render_neighbours=True,
+        render_neighbours=not args.no_links,
+        render_size=args.render_size,
     )
     layer = SumNeighbourHeadings()
     step = env.reset()

@@ -12,7 +12,12 @@ of mpe2's `World.step` (mpe2/_mpe_utils/core.py):
 - integration (semi-implicit as in mpe2): `p += v dt; v *= 1 - damping; v += F / m dt`;
 - speeds above `max_speed` are scaled back to `max_speed`.
 
-Pairs are handled as one tensor of static index pairs, so there is no Python loop over copies or pairs.
+Pairs are handled as one tensor of static index pairs, so there is no Python loop over copies or pairs. With
+many colliding entities (`contact_search="auto"` from `marl.core.neighbours.CELLS_FROM_KEYS` of them, or
+`"cells"`) the pairs are found each step by cell lists instead (`marl.core.neighbours.within`), which keeps the
+cost linear in the entity count: only pairs closer than `CONTACT_REACH_MARGINS` contact margins beyond touching
+are kept, the pairs left out would each add less than `contact_force * contact_margin * exp(-40)` (about 4e-19
+with mpe2's constants), below float32 resolution of any force.
 Entities that cannot move start with zero velocity and get no force, so they stay put.
 """
 
@@ -24,8 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from marl.core.neighbours import CELLS_FROM_KEYS, Neighbours, within
+
 # a discrete movement choice -> its unit force, in mpe2's order: no-op, -x, +x, -y, +y
 MOVE_DIRECTIONS = ((0.0, 0.0), (-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
+# cell-list contacts keep pairs closer than the touching distance plus this many contact margins
+CONTACT_REACH_MARGINS = 40.0
 
 
 def _as_vector(name: str, value: float | Sequence[float] | Tensor, n: int, dtype, device) -> Tensor:
@@ -43,7 +52,9 @@ class ParticleWorld:
     """Entities of every copy as tensors; `step(force)` integrates one physics step for all copies.
 
     `max_speed` uses `inf` for "no limit" (mpe2's `None`). `walls=(x_min, x_max, y_min, y_max)` adds four
-    straight walls that repel colliding entities (mpe2 has none; swarm tasks may use them).
+    straight walls that repel colliding entities (mpe2 has none; swarm tasks may use them). `contact_search`:
+    "pairs" (every static pair, mpe2's way), "cells" (cell lists each step) or "auto" (cells from
+    `CELLS_FROM_KEYS` colliding entities).
     """
 
     def __init__(
@@ -60,6 +71,7 @@ class ParticleWorld:
         contact_force: float = 1e2,
         contact_margin: float = 1e-3,
         walls: tuple[float, float, float, float] | None = None,
+        contact_search: str = "auto",
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -84,6 +96,15 @@ class ParticleWorld:
         if walls is not None and not (walls[0] < walls[1] and walls[2] < walls[3]):
             raise ValueError(f"walls must be (x_min, x_max, y_min, y_max) with min < max, got {walls}")
         self.walls = walls
+        if contact_search not in ("auto", "pairs", "cells"):
+            raise ValueError(f"contact_search must be 'auto', 'pairs' or 'cells', got {contact_search!r}")
+        colliding = int(self.collide.sum())
+        self.contact_cells = contact_search == "cells" or (
+            contact_search == "auto" and colliding >= CELLS_FROM_KEYS
+        )
+        largest = self.size[self.collide].max() if colliding else self.size.new_zeros(())
+        self.contact_reach = float(2 * largest) + CONTACT_REACH_MARGINS * self.contact_margin
+        self.pushed = (self.collide & self.movable).to(dtype)[:, None]  # who receives contact forces
         # the static list of pairs that can exert a contact force: both collide, at least one can move
         a, b = torch.triu_indices(n, n, offset=1, device=self.device)
         keep = self.collide[a] & self.collide[b] & (self.movable[a] | self.movable[b])
@@ -113,6 +134,30 @@ class ParticleWorld:
 
         Entities that cannot move get no contact force.
         """
+        if self.contact_cells:
+            force = self.contact_forces_by_cells()
+        else:
+            force = self.contact_forces_by_pairs()
+        if self.walls is not None:
+            force = force + self.wall_forces()
+        return force
+
+    def contacts(self) -> Neighbours:
+        """Every colliding entity within `contact_reach` of each one (cell lists; slots unordered)."""
+        valid = self.collide.expand(self.num_envs, self.n_entities)
+        return within(self.pos, self.contact_reach, valid=valid, method="cells")
+
+    def contact_forces_by_cells(self) -> Tensor:
+        """The contact forces from the pairs cell lists find (each entity sums its own side of each pair)."""
+        near = self.contacts()
+        dist = near.distance[..., None]
+        direction = -near.offset / dist.clamp_min(torch.finfo(self.dtype).tiny)
+        min_dist = (self.size[:, None] + self.size[near.index])[..., None]
+        pair_force = direction * (self.contact_force * self.penetration(dist, min_dist))
+        return (pair_force * near.mask[..., None]).sum(dim=2) * self.pushed
+
+    def contact_forces_by_pairs(self) -> Tensor:
+        """The contact forces over the static list of every colliding pair (mpe2's loop, as one tensor)."""
         force = torch.zeros_like(self.pos)
         if self.pair_a.numel() > 0:
             delta = self.pos.index_select(1, self.pair_a) - self.pos.index_select(1, self.pair_b)
@@ -126,8 +171,6 @@ class ParticleWorld:
             else:
                 force.index_add_(1, self.pair_a, pair_force * self.pair_scale[0])
                 force.index_add_(1, self.pair_b, pair_force * -self.pair_scale[1])
-        if self.walls is not None:
-            force = force + self.wall_forces()
         return force
 
     def wall_forces(self) -> Tensor:
@@ -138,8 +181,7 @@ class ParticleWorld:
         radius = self.size[:, None]
         push_up = self.penetration(self.pos - low, radius)  # distance to the low wall vs the radius
         push_down = self.penetration(high - self.pos, radius)
-        active = (self.collide & self.movable).to(self.dtype)[:, None]
-        return self.contact_force * (push_up - push_down) * active
+        return self.contact_force * (push_up - push_down) * self.pushed
 
     def step(self, action_force: Tensor) -> None:
         """Advance every copy by `dt` under `action_force [B, k, 2]`, the forces on the first k entities (agents
@@ -163,6 +205,16 @@ class ParticleWorld:
             scale = torch.where(speed > self.max_speed, self.max_speed / speed, 1.0)
             vel = vel * scale[..., None]
         self.vel = vel
+
+    def touching_counts(self) -> Tensor:
+        """Per entity, how many other colliding entities it overlaps now (distance < sum of sizes): `[B, E]`."""
+        if self.contact_cells:
+            near = self.contacts()
+            return (near.mask & (near.distance < self.size[:, None] + self.size[near.index])).sum(dim=-1)
+        everyone = torch.arange(self.n_entities, device=self.device)
+        pairs = self.collide[:, None] & self.collide[None, :]
+        pairs.fill_diagonal_(False)
+        return (self.overlapping(everyone, everyone) & pairs).sum(dim=-1)
 
     def distances(self, a: Tensor, b: Tensor) -> Tensor:
         """Distances `[B, len(a), len(b)]` between entity index sets a and b."""

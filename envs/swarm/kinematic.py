@@ -76,7 +76,8 @@ class _TorusSwarm(SwarmEnv):
             device=device,
             seed=seed,
         )
-        self.render_radius = 0.015 * self.world_size
+        # discs 1.5% of the side, smaller in crowded swarms (a quarter of the mean spacing) so they stay apart
+        self.render_radius = min(0.015, 0.25 / math.sqrt(self.n_agents)) * self.world_size
         radius = self.neighbour_radius
         self.sensing_scale = self.world_size / 2 if radius is None else min(radius, self.world_size / 2)
         if not self.continuous_actions:

@@ -131,11 +131,11 @@ class _ArenaSwarm(SwarmEnv):
             max_speed=[self.max_speed] * N + [math.inf] * M,
             damping=config.damping,
             dt=config.dt,
+            # the neighbour-search key also picks how contacts are found: every pair, or cell lists
+            contact_search={"brute": "pairs"}.get(config.neighbour_search, config.neighbour_search),
             device=self.device,
         )
         self.move_directions = torch.tensor(MOVE_DIRECTIONS, device=self.device)
-        self._agents = torch.arange(N, device=self.device)
-        self._obstacles = torch.arange(N, N + M, device=self.device)
         self._no_obstacle_force = torch.zeros(self.num_envs, M, 2, device=self.device)
 
     # ------------------------------------------------------------------ state views
@@ -183,12 +183,7 @@ class _ArenaSwarm(SwarmEnv):
 
     def _agent_collisions(self) -> Tensor:
         """Per agent, how many other agents and obstacles it overlaps now: `[B, N]`."""
-        touching = self.world.overlapping(self._agents, self._agents)
-        touching &= ~torch.eye(self.n_agents, dtype=torch.bool, device=self.device)
-        count = touching.sum(-1)
-        if self.n_obstacles:
-            count = count + self.world.overlapping(self._agents, self._obstacles).sum(-1)
-        return count
+        return self.world.touching_counts()[:, : self.n_agents]
 
     # ------------------------------------------------------------------ observations
     def _motion_features(self) -> Tensor:

@@ -9,6 +9,9 @@
   looks only at the keys of its 3 x 3 block of cells; O(N * occupancy) per copy, which stays linear in N at a
   fixed density.
 
+`within(points, radius)` returns every other point within `radius`, with no bound on how many (the pairs of a
+contact force), by the same two methods.
+
 `method="auto"` (the default) takes cell lists where they pay (a radius, enough keys, cells that are not
 crowded) and brute force otherwise; both return exactly the same neighbours. Conventions:
 
@@ -179,6 +182,48 @@ def nearest(
     picked = _take(keys, index)
     offset = wrap(picked - query[:, :, None, :], torus_size).masked_fill(~mask[..., None], 0.0)
     return Neighbours(index=index, mask=mask, offset=offset, distance=offset.norm(dim=-1))
+
+
+def within(
+    points: Tensor,
+    radius: float,
+    *,
+    torus_size: float | None = None,
+    valid: Tensor | None = None,
+    method: str = "auto",
+) -> Neighbours:
+    """Every other point within `radius` of each point, without a bound on how many: the pairs a contact
+    force or a collision count needs (`nearest` keeps only the k nearest).
+
+    `points [B, N, 2]`; `valid [B, N]` leaves out points that do not take part. Returns `Neighbours` whose
+    slots are in no particular order (`index`, `mask`, `offset`, `distance` as for `nearest`): with cell lists
+    the slots are the points of each one's 3 x 3 block of cells (`[B, N, 9 * most crowded cell]`), with brute
+    force every point (`[B, N, N]`); either way every point within `radius` is among the masked-in slots.
+    """
+    if points.dim() != 3 or points.shape[-1] != 2:
+        raise ValueError(f"points must be [B, N, 2], got {tuple(points.shape)}")
+    if not radius > 0:
+        raise ValueError(f"radius must be > 0, got {radius!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if valid is not None and valid.shape != points.shape[:2]:
+        raise ValueError(f"valid has shape {tuple(valid.shape)}, expected {tuple(points.shape[:2])}")
+    B, N = points.shape[:2]
+    grid = None
+    if method == "cells" or (method == "auto" and N >= CELLS_FROM_KEYS):
+        grid = _CellGrid.build(points, radius, torus_size, points, forced=method == "cells")
+    if grid is None:
+        index = torch.arange(N, device=points.device).expand(B, N, N)
+        mask = torch.ones(B, N, N, dtype=torch.bool, device=points.device)
+    else:
+        index, mask = grid.candidates(points)
+    offset = wrap(_take(points, index) - points[:, :, None, :], torus_size)
+    distance = (offset[..., 0].square() + offset[..., 1].square()).sqrt()
+    mask = mask & (distance <= radius) & (index != torch.arange(N, device=points.device)[None, :, None])
+    if valid is not None:
+        mask = mask & valid[:, :, None] & _take(valid, index)
+    offset = offset.masked_fill(~mask[..., None], 0.0)
+    return Neighbours(index=index.masked_fill(~mask, 0), mask=mask, offset=offset, distance=distance * mask)
 
 
 def _squared_distances(a: Tensor, b: Tensor, torus_size: float | None) -> Tensor:

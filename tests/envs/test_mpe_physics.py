@@ -90,3 +90,41 @@ def test_bad_properties_are_refused() -> None:
         ParticleWorld(1, [0.1], mass=[0.0], movable=[True], collide=[True])
     with pytest.raises(ValueError, match="walls"):
         ParticleWorld(1, [0.1], movable=[True], collide=[True], walls=(1.0, -1.0, -1.0, 1.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cell_list_contacts_equal_every_pair(dtype: torch.dtype) -> None:
+    """Cell lists find the same contacts as the static list of every pair: crowded copies of 600 entities of
+    mixed sizes, some immovable, some not colliding, a few stacked on one spot; forces and overlap counts."""
+    gen = torch.Generator().manual_seed(0)
+    n, copies = 600, 3
+    size = torch.rand(n, generator=gen) * 0.04 + 0.02
+    movable = torch.rand(n, generator=gen) < 0.8
+    collide = torch.rand(n, generator=gen) < 0.9
+    worlds = {
+        search: ParticleWorld(
+            copies, size, movable=movable, collide=collide, contact_search=search, dtype=dtype
+        )
+        for search in ("pairs", "cells")
+    }
+    pos = (torch.rand(copies, n, 2, generator=gen) * 2.0 - 1.0).to(dtype)
+    pos[:, :5] = 0.25  # five entities on the same spot
+    for world in worlds.values():
+        world.pos = pos.clone()
+    pairs, cells = worlds["pairs"], worlds["cells"]
+    assert cells.contact_cells and not pairs.contact_cells
+    force = pairs.contact_forces()
+    assert int((force.abs().sum(-1) > 0).sum()) > copies * n // 4  # crowded: many entities in contact
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(cells.contact_forces(), force, atol=tolerance, rtol=1e-5)
+    assert torch.equal(cells.touching_counts(), pairs.touching_counts())
+    for _ in range(5):
+        kick = torch.randn(copies, n, 2, generator=gen).to(dtype) * movable[:, None]
+        for world in worlds.values():
+            world.step(kick)
+    torch.testing.assert_close(cells.pos, pairs.pos, atol=10 * tolerance, rtol=1e-5)
+
+
+def test_contact_search_is_checked() -> None:
+    with pytest.raises(ValueError, match="contact_search must be"):
+        ParticleWorld(1, [0.1], movable=[True], collide=[True], contact_search="brute")

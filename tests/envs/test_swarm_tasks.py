@@ -346,6 +346,30 @@ def test_swarm_navigation_counts_collisions_and_obstacles_stay_put():
     assert env.collision_count[0].tolist()[2] >= 1 and env.collision_count[0, 0] >= 1
 
 
+def test_swarm_navigation_contacts_by_cell_lists_follow_every_pair():
+    """`neighbour_search=cells` also finds touching discs by cell lists: the same collisions and (to float
+    rounding) the same trajectory as every pair, in a crowded arena."""
+    runs = {}
+    for search in ("brute", "cells"):
+        env = marl.make(
+            "swarm/navigation",
+            num_envs=2,
+            seed=3,
+            n_agents=100,
+            world_size=6.4,
+            neighbour_radius=0.5,
+            neighbour_search=search,
+        )
+        assert env.world.contact_cells == (search == "cells")
+        env.reset()
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(15):
+            env.step({"agent": torch.rand(2, 100, 2, generator=gen) * 2 - 1})
+        runs[search] = (env.world.pos.clone(), env.collision_count.clone())
+    torch.testing.assert_close(runs["cells"][0], runs["brute"][0], atol=1e-4, rtol=1e-4)
+    assert torch.equal(runs["cells"][1], runs["brute"][1]) and int(runs["brute"][1].sum()) > 0
+
+
 def test_swarm_spawns_never_overlap():
     env = Navigation(
         NavigationConfig(n_agents=20, n_obstacles=10, agent_size=0.05, obstacle_size=0.12),

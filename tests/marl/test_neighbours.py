@@ -4,7 +4,7 @@ torus, for uniform, clustered, coincident, cell-boundary and seam-crossing point
 import pytest
 import torch
 
-from marl.core.neighbours import Neighbours, nearest
+from marl.core.neighbours import Neighbours, nearest, within
 
 
 def layouts(B: int, N: int, L: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -45,6 +45,32 @@ def test_cell_lists_equal_brute_force(torus, dtype):
             cells = nearest(points, points, k, method="cells", **kwargs)
             assert_same(brute, cells), name
             assert brute.mask.any(), name
+
+
+def pair_sets(n: Neighbours) -> set[tuple[int, int, int, float]]:
+    """(copy, point, neighbour, distance) of every masked-in slot: what `within` promises, order aside."""
+    b, i, s = n.mask.nonzero(as_tuple=True)
+    return set(
+        zip(b.tolist(), i.tolist(), n.index[b, i, s].tolist(), n.distance[b, i, s].tolist(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("torus", [True, False])
+def test_within_finds_every_pair_inside_the_radius_by_either_method(torus):
+    generator = torch.Generator().manual_seed(2)
+    L, B, N = 10.0, 2, 300
+    for name, points in layouts(B, N, L, generator).items():
+        valid = torch.rand(B, N, generator=generator) > 0.1
+        brute = within(points, 0.8, torus_size=L if torus else None, valid=valid, method="brute")
+        cells = within(points, 0.8, torus_size=L if torus else None, valid=valid, method="cells")
+        assert pair_sets(brute) == pair_sets(cells), name
+        # brute force's slots are every point: its mask is exactly "another valid point within the radius"
+        squared = (points[:, :, None] - points[:, None]).square().sum(-1) if not torus else None
+        if squared is not None:
+            expected = (squared.sqrt() <= 0.8) & valid[:, :, None] & valid[:, None, :]
+            expected &= ~torch.eye(N, dtype=torch.bool)
+            assert int(brute.mask.sum()) == int(expected.sum()), name
+        assert bool(brute.mask.any()), name
 
 
 def test_cell_lists_with_separate_queries_and_keys_and_more_slots_than_candidates():
