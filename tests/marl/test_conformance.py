@@ -28,8 +28,6 @@ SOURCES = {env_id: env_id for env_id in marl.list_envs()} | {
 }
 
 
-
-
 def pettingzoo_subjects() -> set[str]:
     """The ids PettingZoo's tests run on: the first and last id of each factory, and every class given here."""
     by_factory = defaultdict(list)
