@@ -16,7 +16,7 @@ UNREACHABLE = 1 << 28  # distance of a cell that cannot reach the goal (sums of 
 MOVES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
 
 
-def _shift_reduce(x: Tensor, fill: int, reduce) -> Tensor:
+def _shift_reduce(x: Tensor, fill: float, reduce) -> Tensor:
     """Elementwise `reduce` over the four neighbours of every cell of `x [B, H, W]` (outside = fill)."""
     p = F.pad(x, (1, 1, 1, 1), value=fill)
     up, down, left, right = p[:, :-2, 1:-1], p[:, 2:, 1:-1], p[:, 1:-1, :-2], p[:, 1:-1, 2:]
@@ -51,6 +51,26 @@ def distance_maps(free: Tensor, goals: Tensor) -> Tensor:
     while True:
         relaxed = torch.minimum(dist, _shift_reduce(dist, UNREACHABLE, torch.minimum) + 1)
         relaxed = torch.where(free, relaxed, UNREACHABLE)
+        if torch.equal(relaxed, dist):
+            return dist
+        dist = relaxed
+
+
+def weighted_distance_maps(free: Tensor, goals: Tensor, cost: Tensor) -> Tensor:
+    """Cheapest-path costs from every cell to `goals [G]` on `free [G, H, W]` when entering a cell costs
+    `cost [G, H, W]` (positive floats), as `[G, H, W]` in `cost`'s dtype; `inf` where no path exists.
+    Bellman-Ford as a min-plus relaxation over the four shifts (a cell's cost-to-go is the least, over its
+    neighbours, of entering the neighbour plus the neighbour's cost-to-go), all goals at once, until a fixed
+    point (as many rounds as the most cells on a cheapest path)."""
+    G, H, W = free.shape
+    inf = float("inf")
+    dist = torch.full((G, H * W), inf, dtype=cost.dtype, device=free.device)
+    dist.scatter_(1, goals.long()[:, None], 0.0)
+    dist = dist.view(G, H, W)
+    entering = torch.where(free, cost, inf)
+    while True:
+        relaxed = torch.minimum(dist, _shift_reduce(dist + entering, inf, torch.minimum))
+        relaxed = torch.where(free, relaxed, inf)
         if torch.equal(relaxed, dist):
             return dist
         dist = relaxed
