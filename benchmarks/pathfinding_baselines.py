@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--collision", default="soft")
     parser.add_argument("--obs-radius", type=int, default=5)
     parser.add_argument(
+        "--placement", default="pogema", help="start/goal placement (uniform_pairs: the suite's earlier one)"
+    )
+    parser.add_argument(
         "--sample",
         action="store_true",
         help="trained policies sample their actions instead of taking the most likely one "
@@ -150,7 +153,8 @@ def main(argv: list[str] | None = None) -> str:
         parser.error(f"unknown map sets {unknown}; choose from {list(MAP_SETS)}")
 
     lines = [
-        f"Lifelong mode, {args.collision} collisions, radius {args.obs_radius}, episodes of {args.max_steps} steps, "
+        f"Lifelong mode, {args.collision} collisions, radius {args.obs_radius}, {args.placement} placement, "
+        f"episodes of {args.max_steps} steps, "
         f"{args.copies} episodes per seed, seeds {args.seeds}; throughput = goals reached per step (all agents), "
         "mean over seeds (min - max over seeds). "
         f"Trained policies {'sample their actions' if args.sample else 'take their most likely action'}.",
@@ -182,6 +186,7 @@ def main(argv: list[str] | None = None) -> str:
                         n_agents=agents,
                         mode="lifelong",
                         collision=args.collision,
+                        placement=args.placement,
                         max_steps=args.max_steps,
                         **observation,
                     )

@@ -12,6 +12,9 @@ Modes (POGEMA's `on_target`):
 - `lifelong` (POGEMA's `restart`): +1 per goal reached, and a new goal is drawn at once, uniformly in the
   agent's connected component; episodes end by truncation at `max_steps`.
 
+Starts and goals (`placement`): `pogema` (the default) as POGEMA's placement makes them from one shuffled order of
+the free cells, `uniform_pairs` the same kind of pairs drawn uniformly (see `ComponentTables.sample_pairs`).
+
 Observation of an agent, flattened: channels of the `(2R+1) x (2R+1)` window centred on it (obstacles, with
 off-map cells as obstacles; present agents, itself included; its goal, projected onto the window's border
 when outside; optionally the cells of its planned shortest path), then the unit vector towards its goal
@@ -31,6 +34,7 @@ from torch import Tensor
 from envs.pathfinding.collisions import COLLISION_SYSTEMS, RESOLVERS, CellTable
 from envs.pathfinding.planning import (
     MOVES,
+    PLACEMENTS,
     ComponentTables,
     GoalDistances,
     component_labels,
@@ -53,6 +57,7 @@ class PathfindingConfig:
     obs_radius: int = 5  # an agent sees the (2R+1) x (2R+1) window around it
     mode: str = "lifelong"  # finish, classic or lifelong (POGEMA's on_target: finish, nothing, restart)
     collision: str = "soft"  # priority, block_both or soft (POGEMA's collision systems)
+    placement: str = "pogema"  # starts and goals: pogema (POGEMA's placing) or uniform_pairs
     max_steps: int = 256
     path_channel: bool = False  # add an observation channel with the agent's planned shortest path
     action_mask: bool = False  # publish masks of the moves that leave the map or hit an obstacle
@@ -64,6 +69,7 @@ class PathfindingConfig:
         check_positive_int("obs_radius", self.obs_radius)
         check_choice("mode", self.mode, MODES)
         check_choice("collision", self.collision, COLLISION_SYSTEMS)
+        check_choice("placement", self.placement, PLACEMENTS)
         check_positive_int("max_steps", self.max_steps)
         for key in ("path_channel", "action_mask", "render_paths", "render_windows"):
             check_bool(key, getattr(self, key))
@@ -201,8 +207,8 @@ class PathfindingEnv(BatchedEnv):
         obstacles, size, ids = self.maps.sample(rows.numel(), self.generator, self.device)
         free = ~obstacles
         labels = component_labels(free).flatten(1)
-        tables = ComponentTables(labels, self.generator)
-        starts, goals = tables.sample_pairs(self.n_agents, self.generator)
+        tables = ComponentTables.shuffled(labels, self.generator)
+        starts, goals = tables.sample_pairs(self.n_agents, self.config.placement, self.generator)
         self.components.write(rows, tables)
         R = self.radius
         self.free[rows] = free

@@ -16,7 +16,7 @@ UNREACHABLE = 1 << 28  # distance of a cell that cannot reach the goal (sums of 
 MOVES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
 
 
-def _shift_reduce(x: Tensor, fill: int, reduce) -> Tensor:
+def _shift_reduce(x: Tensor, fill: float, reduce) -> Tensor:
     """Elementwise `reduce` over the four neighbours of every cell of `x [B, H, W]` (outside = fill)."""
     p = F.pad(x, (1, 1, 1, 1), value=fill)
     up, down, left, right = p[:, :-2, 1:-1], p[:, 2:, 1:-1], p[:, 1:-1, :-2], p[:, 1:-1, 2:]
@@ -56,6 +56,26 @@ def distance_maps(free: Tensor, goals: Tensor) -> Tensor:
         dist = relaxed
 
 
+def weighted_distance_maps(free: Tensor, goals: Tensor, cost: Tensor) -> Tensor:
+    """Cheapest-path costs from every cell to `goals [G]` on `free [G, H, W]` when entering a cell costs
+    `cost [G, H, W]` (positive floats), as `[G, H, W]` in `cost`'s dtype; `inf` where no path exists.
+    Bellman-Ford as a min-plus relaxation over the four shifts (a cell's cost-to-go is the least, over its
+    neighbours, of entering the neighbour plus the neighbour's cost-to-go), all goals at once, until a fixed
+    point (as many rounds as the most cells on a cheapest path)."""
+    G, H, W = free.shape
+    inf = float("inf")
+    dist = torch.full((G, H * W), inf, dtype=cost.dtype, device=free.device)
+    dist.scatter_(1, goals.long()[:, None], 0.0)
+    dist = dist.view(G, H, W)
+    entering = torch.where(free, cost, inf)
+    while True:
+        relaxed = torch.minimum(dist, _shift_reduce(dist + entering, inf, torch.minimum))
+        relaxed = torch.where(free, relaxed, inf)
+        if torch.equal(relaxed, dist):
+            return dist
+        dist = relaxed
+
+
 def neighbour_cells(cells: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
     """For flat `cells [...]`: the cell each of the 5 actions leads to `[..., 5]` and whether it is on the
     grid `[..., 5]` (off-grid moves keep the cell)."""
@@ -77,18 +97,24 @@ def greedy_actions(dist: Tensor, cells: Tensor, height: int, width: int) -> Tens
     return d.argmin(dim=-1)
 
 
-class ComponentTables:
-    """Per copy: free cells grouped by connected component, to draw uniform cells of an agent's component."""
+PLACEMENTS = ("pogema", "uniform_pairs")
 
+
+class ComponentTables:
+    """Per copy: free cells grouped by connected component, in the order of one shuffled order of all cells;
+    draws start/goal pairs and uniform cells of an agent's component."""
+
+    # what new lifelong goals need, kept per copy by the environment (`order_position` serves placement only)
     FIELDS = ("cells", "sorted_labels", "rank_in_group", "component_start", "component_size", "rank_of_cell")
 
-    def __init__(self, labels: Tensor, generator: torch.Generator) -> None:
-        """`labels [B, N]` from `component_labels` (flattened); cells are shuffled within components."""
+    def __init__(self, labels: Tensor, order: Tensor) -> None:
+        """`labels [B, N]` from `component_labels` (flattened); `order [B, N]`: each copy's cells in a shuffled
+        order (a permutation of 0..N-1). Cells are grouped by component and keep that order inside each."""
         B, N = labels.shape
         dev = labels.device
-        order = torch.rand(B, N, generator=generator, device=dev).argsort(dim=1)
         sorted_labels, perm = labels.gather(1, order).sort(dim=1, stable=True)
-        self.cells = order.gather(1, perm)  # cells grouped by component, random order inside each
+        self.cells = order.gather(1, perm)  # cells grouped by component, in shuffled order inside each
+        self.order_position = perm  # where each entry of `cells` comes in `order`
         position = torch.arange(N, device=dev).expand(B, N)
         first = torch.ones_like(sorted_labels, dtype=torch.bool)
         first[:, 1:] = sorted_labels[:, 1:] != sorted_labels[:, :-1]
@@ -106,6 +132,12 @@ class ComponentTables:
         self.rank_of_cell = torch.empty_like(labels).scatter_(1, self.cells, self.rank_in_group)
 
     @classmethod
+    def shuffled(cls, labels: Tensor, generator: torch.Generator) -> ComponentTables:
+        """Tables for `labels [B, N]` with a uniformly random order of each copy's cells."""
+        order = torch.rand(labels.shape, generator=generator, device=labels.device).argsort(dim=1)
+        return cls(labels, order)
+
+    @classmethod
     def empty(cls, num_envs: int, num_cells: int, device: torch.device) -> ComponentTables:
         """Tables for `num_envs` copies to be filled by `write` (at the first reset)."""
         tables = cls.__new__(cls)
@@ -118,10 +150,20 @@ class ComponentTables:
         for name in self.FIELDS:
             getattr(self, name)[rows] = getattr(other, name)
 
-    def sample_pairs(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """`n` (start, goal) pairs per copy, all starts and goals distinct, each goal in its start's
-        component: consecutive cells of the shuffled component lists are paired, then n pairs are drawn
-        uniformly. Raises if some copy has fewer than n pairs."""
+    def sample_pairs(self, n: int, placement: str, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """`n` (start, goal) pairs per copy `[B, n]` each, all starts and goals distinct, each goal in its
+        start's component. Consecutive cells of each component in the shuffled order form pairs (first cell
+        the start); `placement` says which n pairs become agents 0..n-1:
+
+        - `pogema`: the n pairs whose start comes first in the order, in that order. This is what POGEMA's
+          `placing` gives for the same order: it walks the order once, a cell becoming the goal of its
+          component's waiting start if there is one, else a start while the component has two unreserved
+          cells, so inside a component starts and goals alternate (at most one start waits at a time) and a
+          sort replaces the sequential walk. A small component's first cell comes early in the order more often
+          than a typical start of a large one, so small pockets get starts more often than under `uniform_pairs`.
+        - `uniform_pairs`: n pairs drawn uniformly from all pairs, in random agent order.
+
+        Raises if some copy has fewer than n pairs (POGEMA raises too)."""
         B, N = self.cells.shape
         has_next = torch.zeros_like(self.sorted_labels, dtype=torch.bool)
         has_next[:, :-1] = self.sorted_labels[:, 1:] == self.sorted_labels[:, :-1]
@@ -134,7 +176,12 @@ class ComponentTables:
                 f"connected (each needs two free cells in one connected region); use fewer agents, a lower "
                 f"obstacle density or a larger map"
             )
-        key = torch.where(pair_ok, torch.rand(B, N, generator=generator, device=self.cells.device), -1.0)
+        if placement == "pogema":
+            key = torch.where(pair_ok, N - self.order_position, -1)  # earliest start first
+        elif placement == "uniform_pairs":
+            key = torch.where(pair_ok, torch.rand(B, N, generator=generator, device=self.cells.device), -1.0)
+        else:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
         chosen = key.topk(n, dim=1).indices
         return self.cells.gather(1, chosen), self.cells.gather(1, chosen + 1)
 

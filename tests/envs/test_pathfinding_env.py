@@ -145,7 +145,7 @@ def test_too_many_agents_for_the_map_is_a_clear_error():
 def test_component_sampling_stays_in_component_and_excludes_the_cell():
     free = torch.tensor([[1, 1, 0, 1, 1, 1]], dtype=torch.bool).view(1, 1, 6).expand(500, 1, 6).contiguous()
     g = torch.Generator().manual_seed(0)
-    tables = ComponentTables(component_labels(free).flatten(1), g)
+    tables = ComponentTables.shuffled(component_labels(free).flatten(1), g)
     rows = torch.arange(500)
     from_left = tables.sample_other_cell(rows, torch.zeros(500, dtype=torch.long), g)
     from_right = tables.sample_other_cell(rows, torch.full((500,), 4), g)
