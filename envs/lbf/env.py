@@ -146,6 +146,7 @@ class LBFEnv(BatchedEnv):
         )
         B, dev = num_envs, self.device
         self.moves = torch.tensor(MOVES, device=dev)
+        self.around = self.moves[1:5].T.reshape(2, 4, 1, 1)  # (d_row, d_col) of N, S, W, E as [4, 1, 1]
         rows, cols = torch.arange(S, device=dev).repeat_interleave(S), torch.arange(S, device=dev).repeat(S)
         self.interior = (rows >= 1) & (rows <= S - 2) & (cols >= 1) & (cols <= S - 2)
         # exclusion[c]: the cells where no other food may go once a food lies on c (3x3 and the cross of 2)
@@ -168,7 +169,13 @@ class LBFEnv(BatchedEnv):
         self.has_positions = torch.zeros(B, dtype=torch.bool, device=dev)  # a previous episode's cells
         self.last_action = torch.zeros(B, n, dtype=torch.long, device=dev)  # after invalid -> NONE
         self.foods_eaten = torch.zeros(B, device=dev)
-        self._renderer = None
+        self.team_return = torch.zeros(B, device=dev)
+        self.always_valid = torch.ones(1, B, n, dtype=torch.bool, device=dev)  # NONE
+        self.no_food = torch.zeros(B, 1, dtype=torch.long, device=dev)
+        self._version = (
+            0  # bumped by every change of the state: the valid actions are computed once per state
+        )
+        self._valid_cache: tuple[int, tuple[Tensor, Tensor]] = (-1, (torch.empty(0), torch.empty(0)))
 
     # ------------------------------------------------------------------ contract
     def reset(self, seed: int | None = None) -> Step:
@@ -190,18 +197,22 @@ class LBFEnv(BatchedEnv):
         self.food_spawned = self.where(mask, food.sum(1).float(), self.food_spawned)
         self.has_positions |= mask
         self.foods_eaten.masked_fill_(mask, 0.0)
+        self.team_return.masked_fill_(mask, 0.0)
+        self._version += 1
 
     def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
-        valid, adjacent = self._valid_actions()
+        valid, food = self._valid_actions()
         action = actions[GROUP]
         action = torch.where(valid.gather(2, action.unsqueeze(-1)).squeeze(-1), action, NONE)
         self.last_action = action
         # claims: a cell claimed by several players blocks them all
         target = self.pos + self.moves[action]
         flat = target[..., 0] * self.size + target[..., 1]
-        claims = (flat[:, :, None] == flat[:, None, :]).sum(2)
+        claims = sum((flat == flat[:, j : j + 1]).int() for j in range(self.n_agents))  # a loop over players
         self.pos = torch.where((claims == 1).unsqueeze(-1), target, self.pos)
-        reward = self._load(action == LOAD, adjacent)
+        reward = self._load(action == LOAD, food)
+        self.team_return += reward.sum(1)
+        self._version += 1
         terminated = (self.food_level == 0).all(1, keepdim=True).expand(-1, self.n_agents)
         return {GROUP: (reward, terminated)}
 
@@ -221,7 +232,11 @@ class LBFEnv(BatchedEnv):
     def _episode_stats(self) -> dict[str, Tensor]:
         eaten = self.foods_eaten
         spawned = (self.food_cell < self.size * self.size).sum(1).float()
-        return {"foods_eaten": eaten.clone(), "all_food_eaten": (eaten == spawned).float()}
+        return {
+            "foods_eaten": eaten.clone(),
+            "all_food_eaten": (eaten == spawned).float(),
+            "team_return": self.team_return.clone(),  # summed over the agents: 1 when all food is eaten
+        }
 
     def _render(self, index: int) -> np.ndarray:
         from envs.lbf.render import draw
@@ -261,6 +276,7 @@ class LBFEnv(BatchedEnv):
         spawned = flat.sum(1).float() if food_spawned is None else torch.as_tensor(food_spawned, device=dev)
         self.food_spawned = spawned.float().clone()
         self.has_positions.fill_(True)
+        self._version += 1
 
     # ------------------------------------------------------------------ rules
     def food_map(self) -> Tensor:
@@ -270,40 +286,48 @@ class LBFEnv(BatchedEnv):
         return grid.scatter_(1, self.food_cell, self.food_level)[:, :S2]
 
     def _valid_actions(self) -> tuple[Tensor, Tensor]:
-        """`(valid [B, n, 6], food_adjacent [B, n, 4])`: the reference's valid actions (a move stays on the
-        grid and off the foods; LOAD needs a food 4-adjacent) and which of N, S, W, E holds a food."""
+        """`(valid [B, n, 6], food [B, n])`: the reference's valid actions (a move stays on the grid and off
+        the foods; LOAD needs a food 4-adjacent) and the food slot a LOAD takes, the first food found N, S, W,
+        E of the player (under the spawning rules there is at most one); computed once per state (sampling,
+        checking, stepping and the published mask all read it)."""
+        version, cached = self._valid_cache
+        if version == self._version:
+            return cached
+        # the four neighbours as [4, B, n] (direction first: broadcasting over small trailing dimensions is
+        # slow on CPU), foods compared one slot at a time (a loop over foods, not over copies)
         S = self.size
-        around = self.pos.unsqueeze(2) + self.moves[1:5]  # [B, n, 4, 2]
-        inside = ((around >= 0) & (around < S)).all(-1)
-        cell = around.clamp(0, S - 1)
-        cell = (cell[..., 0] * S + cell[..., 1]).flatten(1)
-        food = (self.food_map().gather(1, cell).view_as(inside) > 0) & inside
-        always = torch.ones_like(inside[..., :1])
-        valid = torch.cat([always, inside & ~food, food.any(-1, keepdim=True)], -1)
-        return valid, food
+        row, col = self.pos[..., 0] + self.around[0], self.pos[..., 1] + self.around[1]
+        inside = (row >= 0) & (row < S) & (col >= 0) & (col < S)
+        cell = torch.where(inside, row * S + col, -1)
+        food_cell = torch.where(self.food_level > 0, self.food_cell, -2)  # eaten foods are nowhere
+        slot = torch.full_like(cell, -1)  # the food slot at each neighbour
+        for f in range(self.n_food):
+            slot = torch.where(cell == food_cell[:, f : f + 1], f, slot)
+        food_there = slot >= 0
+        first = torch.zeros_like(slot[0])
+        for d in reversed(range(4)):  # the first direction (N, S, W, E) holding a food wins
+            first = torch.where(food_there[d], slot[d], first)
+        valid = torch.cat([self.always_valid, inside & ~food_there, food_there.any(0, keepdim=True)])
+        result = (valid.permute(1, 2, 0).contiguous(), first)
+        self._valid_cache = (self._version, result)
+        return result
 
-    def _load(self, loading: Tensor, adjacent: Tensor) -> Tensor:
-        """Rewards `[B, n]` of the loads; eaten foods are removed."""
-        S, F = self.size, self.n_food
-        first = adjacent.float().argmax(-1)  # N, S, W, E order: the first adjacent food
-        at = self.pos + self.moves[1:5][first]
-        cell = at[..., 0] * S + at[..., 1]
-        slot = (cell.unsqueeze(-1) == self.food_cell.unsqueeze(1)).float().argmax(-1)
-        slot = torch.where(loading, slot, F)  # slot F: not loading
+    def _load(self, loading: Tensor, food: Tensor) -> Tensor:
+        """Rewards `[B, n]` of the loaders (`loading`, each at its food slot `food`); eaten foods are removed."""
+        F = self.n_food
+        slot = torch.where(loading, food, F)  # slot F: not loading
         lifted = torch.zeros(self.num_envs, F + 1, dtype=torch.long, device=self.device)
         lifted.scatter_add_(1, slot, self.level)  # the sum of the loaders' levels at each food
-        food = torch.cat([self.food_level, torch.zeros_like(self.food_level[:, :1])], 1)
-        eaten = (lifted >= food) & (food > 0)
-        mine_eaten = eaten.gather(1, slot)
+        level = torch.cat([self.food_level, self.no_food], 1)
+        eaten = (lifted >= level) & (level > 0)
         # one division of exact integers, as the reference's `level * food / (sum_levels * spawned)`
-        share = (self.level * food.gather(1, slot)).float()
+        share = (self.level * level.gather(1, slot)).float()
         if self.normalize_reward:
-            divisor = lifted.gather(1, slot).float() * self.food_spawned.unsqueeze(1)
-            share = share / divisor.clamp(min=1)
-        reward = torch.where(mine_eaten, share, torch.where(loading, -self.penalty, 0.0))
-        self.food_level = torch.where(eaten[:, :F], 0, self.food_level)
+            share = share / (lifted.gather(1, slot) * self.food_spawned.unsqueeze(1)).clamp(min=1)
+        reward = torch.where(eaten.gather(1, slot), share, torch.where(loading, -self.penalty, 0.0))
+        self.food_level = self.food_level.masked_fill(eaten[:, :F], 0)
         self.foods_eaten += eaten[:, :F].sum(1)
-        return reward.float()
+        return reward
 
     # ------------------------------------------------------------------ observations
     def vector_obs(self) -> Tensor:
@@ -312,18 +336,24 @@ class LBFEnv(BatchedEnv):
         the agent's view clipped to the grid (`pos - own + min(sight, own)`), empty slots are (-1, -1, 0).
         A player counts as visible when those coordinates lie in [0, 2 sight] (the reference's test, which
         lets an agent near the top or left edge see players a little beyond its square)."""
-        S, s = self.size, self.sight
-        own = self.pos.unsqueeze(2)  # [B, n, 1, 2]
-        corner = own - torch.clamp(own, max=s)  # the view's clipped corner
-        food_pos = torch.stack([self.food_cell // S, self.food_cell % S], -1).unsqueeze(1)  # [B, 1, F, 2]
-        food_seen = (self.food_level > 0).unsqueeze(1) & ((food_pos - own).abs() <= s).all(-1)
-        food_level = self.food_level.unsqueeze(1).expand(-1, self.n_agents, -1).unsqueeze(-1)
-        foods = _packed(torch.cat([food_pos - corner, food_level], -1), food_seen)
-        others = self.pos[:, self.view_order] - corner  # [B, n, n, 2], self first
-        player_seen = ((others >= 0) & (others <= 2 * s)).all(-1)
-        players = torch.cat([others, self.level[:, self.view_order].unsqueeze(-1)], -1)
-        players = _packed(players[..., : 3 if self.observe_levels else 2], player_seen)
-        return torch.cat([foods.flatten(2), players.flatten(2)], -1).float()
+        # computed as [n, slots, B] (batch last: broadcasting over small trailing dimensions is slow on CPU)
+        S, s, n = self.size, self.sight, self.n_agents
+        row, col = self.pos.permute(2, 1, 0).unsqueeze(-2).float()  # [n, 1, B] each
+        top, left = row - row.clamp(max=s), col - col.clamp(max=s)  # the view's clipped corner
+        food = torch.stack([self.food_cell // S, self.food_cell % S, self.food_level]).transpose(1, 2).float()
+        food_row, food_col, food_level = food.unsqueeze(1)  # [1, F, B] each
+        food_seen = (
+            (food_level > 0) & (food_row - row).abs().le(s) & (food_col - col).abs().le(s)
+        )  # [n, F, B]
+        foods = _packed((food_row - top, food_col - left, food_level.expand_as(food_seen)), food_seen)
+        other_row = row.squeeze(1)[self.view_order] - top  # [n, n, B]: each agent's own entry first
+        other_col = col.squeeze(1)[self.view_order] - left
+        player_seen = (other_row >= 0) & (other_row <= 2 * s) & (other_col >= 0) & (other_col <= 2 * s)
+        parts = (other_row, other_col)
+        if self.observe_levels:
+            parts += (self.level.T.float()[self.view_order],)
+        obs = torch.cat([foods, _packed(parts, player_seen)], 1)  # [n, C, B]
+        return obs.reshape(n * obs.shape[1], -1).T.contiguous().view(self.num_envs, n, -1)
 
     def grid_obs(self) -> Tensor:
         """`[B, n, 3, 2 sight + 1, 2 sight + 1]` the reference's grid: agent levels (1 without
@@ -400,12 +430,15 @@ class LBFEnv(BatchedEnv):
         return torch.where(free, score, -1.0).argmax(1)
 
 
-def _packed(entries: Tensor, seen: Tensor) -> Tensor:
-    """`entries [B, n, K, D]` with the `seen [B, n, K]` ones moved to the front in their order and the
-    other slots `(-1, -1, 0)` (truncated to D)."""
-    B, n, K, D = entries.shape
-    slot = torch.where(seen, seen.long().cumsum(-1) - 1, K)  # slot K collects the unseen ones
-    empty = entries.new_tensor([-1, -1, 0][:D])
-    out = empty.expand(B, n, K + 1, D).clone()
-    out.scatter_(2, slot.unsqueeze(-1).expand(-1, -1, -1, D), entries)
-    return out[:, :, :K]
+def _packed(parts: tuple[Tensor, ...], seen: Tensor) -> Tensor:
+    """`[n, K * D, B]` float: the entries `(parts[0][:, k], ..., parts[D-1][:, k])` (each part `[n, K, B]`)
+    that are `seen [n, K, B]`, moved to the front in their order; the other slots are `(-1, -1, 0)` (truncated
+    to D)."""
+    n, K, B = seen.shape
+    D = len(parts)
+    slot = (seen.cumsum(1) - 1).masked_fill_(~seen, K)  # slot K collects the unseen ones
+    empty = torch.tensor([-1.0, -1.0, 0.0][:D], device=seen.device).view(1, 1, D, 1)
+    out = empty.expand(n, K + 1, D, B).reshape(n, (K + 1) * D, B)
+    index = torch.stack([slot * D + c for c in range(D)], 2).flatten(1, 2)  # [n, K * D, B]
+    out.scatter_(1, index, torch.stack(parts, 2).flatten(1, 2))
+    return out[:, : K * D]
