@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -84,7 +85,7 @@ def our_speed(task: str, copies: int, device: str, seconds: float) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=["8x8-2p-2f-coop", "2s-10x10-3p-3f", "15x15-4p-5f"])
+    parser.add_argument("--tasks", nargs="+", default=["8x8-2p-2f-coop", "2s-10x10-3p-3f", "15x15-4p-3f"])
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 16, 256, 1024, 4096])
     parser.add_argument("--devices", nargs="+", default=["cpu"])
     parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per cell of the table")
@@ -124,7 +125,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "torch_threads": args.threads,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seconds_per_cell": args.seconds,
-        "command": "python benchmarks/lbf_speed.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": shlex.join(
+            ["python", "benchmarks/lbf_speed.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
     }
     atomic_write_text(args.out.with_suffix(".json"), json.dumps({**meta, "rows": rows}, indent=1) + "\n")
     lines = [

@@ -5,6 +5,7 @@ Task ids mirror the reference's gymnasium ids without the `Foraging-` prefix and
 or `lbf/2s-8x8-2p-2f-coop` (sight 2, cooperative foods). `grid-` selects the grid observation, `-penalty` a
 penalty of 0.1 per failed load (the reference's disabled `-pen` variant). A common set of tasks is registered
 (`TASKS`); any other id of the pattern is built by `make_lbf(task)`, or by `lbf/foraging` with its keys.
+Baseline policy: `lbf_heuristic` (the reference's heuristic agent H1).
 """
 
 from __future__ import annotations
@@ -110,6 +111,13 @@ def register() -> None:
 _configs: dict[str, type[LBFConfig]] = {}
 
 
+def register_baselines() -> None:
+    """Register the scripted forager that needs no training, `lbf_heuristic` (idempotent)."""
+    from envs.lbf.baselines import register as register_algos
+
+    register_algos()
+
+
 __all__ = [
     "ACTION_NAMES",
     "GROUP",
@@ -120,5 +128,6 @@ __all__ = [
     "make_lbf",
     "parse_task",
     "register",
+    "register_baselines",
     "task_config",
 ]

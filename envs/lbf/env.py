@@ -382,16 +382,18 @@ class LBFEnv(BatchedEnv):
         """Positions and levels drawn for every copy (the caller keeps those of the reset copies)."""
         B, n, S = self.num_envs, self.n_agents, self.size
         dev = self.device
-        old = torch.zeros(B, n, S * S, dtype=torch.bool, device=dev)
-        old.scatter_(2, (self.pos[..., 0] * S + self.pos[..., 1]).unsqueeze(-1), True)
-        old &= self.has_positions.view(B, 1, 1)
-        # old_from[:, i]: the previous episode's cells of players i..n-1, still standing when i is placed
-        old_from = old.flip(1).cummax(1).values.flip(1)
+        # standing[c]: how many players not placed yet still stand on cell c from the previous episode
+        old = self.pos[..., 0] * S + self.pos[..., 1]
+        there = self.has_positions.int().unsqueeze(1)
+        standing = torch.zeros(B, S * S, dtype=torch.int, device=dev).scatter_add_(
+            1, old, there.expand(-1, n)
+        )
         placed = torch.zeros(B, S * S, dtype=torch.bool, device=dev)
         pos = torch.zeros(B, n, 2, dtype=torch.long, device=dev)
         for i in range(n):  # players in order, as the reference (a loop over players, not over copies)
-            cell = self._uniform_cell(~(placed | old_from[:, i]))
+            cell = self._uniform_cell(~placed & (standing == 0))
             placed.scatter_(1, cell.unsqueeze(1), True)
+            standing.scatter_add_(1, old[:, i : i + 1], -there)  # player i has left its old cell
             pos[:, i] = torch.stack([cell // S, cell % S], -1)
         low, high = self.player_levels
         level = torch.randint(low, high + 1, (B, n), generator=self.generator, device=dev)
@@ -425,9 +427,14 @@ class LBFEnv(BatchedEnv):
         return cells, levels.gather(1, order)
 
     def _uniform_cell(self, free: Tensor) -> Tensor:
-        """`[B]` a uniformly random cell among the True ones of `free [B, cells]` (any cell if none)."""
-        score = torch.rand(free.shape, generator=self.generator, device=self.device)
-        return torch.where(free, score, -1.0).argmax(1)
+        """`[B]` a uniformly random cell among the True ones of `free [B, cells]` (the last cell if none):
+        the k-th free cell for k uniform below their count (one draw per copy, not one per cell)."""
+        before = free.cumsum(1, dtype=torch.int)  # free cells up to and including each cell
+        count = before[:, -1]
+        u = torch.rand(free.shape[0], generator=self.generator, device=self.device)
+        k = (u * count).int().clamp(max=(count - 1).clamp(min=0))
+        cell = torch.searchsorted(before, (k + 1).unsqueeze(1)).squeeze(1)
+        return cell.clamp(max=free.shape[1] - 1)
 
 
 def _packed(parts: tuple[Tensor, ...], seen: Tensor) -> Tensor:

@@ -10,7 +10,8 @@ from lbforaging.foraging.environment import ForagingEnv
 
 import marl
 import marl.testing
-from envs.lbf import GROUP, TASKS, LBFConfig, LBFEnv, make_lbf, parse_task, register
+from envs.lbf import GROUP, TASKS, LBFConfig, LBFEnv, make_lbf, parse_task, register, register_baselines
+from envs.lbf.baselines import HeuristicConfig, HeuristicForager
 from envs.lbf.env import EAST, LOAD, NONE, NORTH, WEST
 
 register()
@@ -249,3 +250,22 @@ def test_pettingzoo_tests_pass_on_the_grid_observation_without_masks():
         "pettingzoo_aec_seed",
     ):
         marl.testing.CHECKS[check](factory, num_envs=2, steps=20)
+
+
+def test_the_heuristic_forager_is_registered_and_eats_far_more_than_random_play():
+    register_baselines()
+    assert "lbf_heuristic" in marl.list_algos()
+    team_return = {}
+    for name in ("heuristic", "random"):
+        env = make_lbf("8x8-2p-2f", num_envs=64, seed=0)
+        forager = HeuristicForager(env, HeuristicConfig(seed=0), env.device)
+        out, first = env.reset(), torch.full((64,), float("nan"))
+        for _ in range(50):  # every copy ends its first episode by step 50
+            out = env.step(forager.act(out, None)[0] if name == "heuristic" else env.sample_actions())
+            if bool(out.done.any()):  # the statistics come with the steps where an episode ended
+                ended = out.done & first.isnan()
+                first[ended] = out.info["team_return"][ended]
+        team_return[name] = first.mean().item()
+    assert team_return["heuristic"] > 0.4 > 0.2 > team_return["random"], team_return  # 0.49 and 0.14
+    with pytest.raises(TypeError, match="vector observations"):
+        HeuristicForager(make_lbf("grid-2s-8x8-2p-2f"), HeuristicConfig(), torch.device("cpu"))
