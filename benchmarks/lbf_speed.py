@@ -1,4 +1,4 @@
-"""Random-action throughput of batched level-based foraging against the reference lbforaging 2.0.0, in one run.
+"""Random-action throughput of batched level-based foraging against lbforaging 2.0.0, in one run.
 
 Both sides play the same task with the same random policy (uniform over all six actions, invalid ones turning
 into NONE: the reference's rule, ours with `action_mask=False`) and build every agent's observation every
@@ -33,7 +33,7 @@ from marl.running.io import atomic_write_text  # noqa: E402
 
 
 def reference_id(task: str) -> str:
-    """lbforaging's gymnasium id of one of our task ids (`2s-8x8-2p-2f-coop` -> `Foraging-2s-8x8-2p-2f-coop-v3`)."""
+    """lbforaging's gymnasium id of a task id: `2s-8x8-2p-2f-coop` -> `Foraging-2s-8x8-2p-2f-coop-v3`."""
     return f"Foraging-{task}-v3"
 
 

@@ -42,7 +42,8 @@ def parse_task(task: str) -> dict[str, Any]:
     match = TASK_PATTERN.match(name)
     if match is None or match["size"] != match["size2"]:
         raise ValueError(
-            f"LBF task {task!r} does not match [grid-][<N>s-]<size>x<size>-<players>p-<foods>f[-coop][-penalty] "
+            f"LBF task {task!r} does not match "
+            "[grid-][<N>s-]<size>x<size>-<players>p-<foods>f[-coop][-penalty] "
             "(e.g. '2s-8x8-2p-2f-coop'; the grid is square)"
         )
     keys = {
@@ -104,7 +105,7 @@ def register() -> None:
         "lbf/foraging",
         _build,
         config=LBFConfig,
-        description="Level-based foraging with every key set by hand (size, n_agents, n_food, sight, coop, ...).",
+        description="Level-based foraging with every key set by hand (size, n_agents, n_food, sight, ...).",
     )
 
 

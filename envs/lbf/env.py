@@ -6,13 +6,13 @@ each food (0 once eaten) and the sum of the levels spawned (the reward normalise
 
 Spawning (lbforaging's `reset`): players first, one by one, each on a uniformly random free cell; the
 reference checks "free" against the other players' positions *of the previous episode* for the players not
-yet placed (and the player's own old cell), and so do our auto-resets (`reset()` spawns as a fresh
-reference environment does, with no previous cells, so that a seed always gives the same episodes). Player levels are uniform in
-`[min_player_level, max_player_level]`. The food level cap is `max_food_level`, or (None) the sum of the
-three lowest player levels; non-coop foods are uniform in `[min_food_level, cap]`, coop foods all equal the
-cap. Foods go one by one on a uniformly random cell of the interior (rows and columns 1..size-2) that holds
-no player, has no food in its 3x3 neighbourhood and none at distance 2 along its row or column; a food that
-has no such cell left is not spawned (the reference gives up after 1000 draws).
+yet placed (and the player's own old cell), and so do our auto-resets (`reset()` spawns as a fresh reference
+environment does, with no previous cells, so that a seed always gives the same episodes). Player levels are
+uniform in `[min_player_level, max_player_level]`. The food level cap is `max_food_level`, or (None) the sum
+of the three lowest player levels; non-coop foods are uniform in `[min_food_level, cap]`, coop foods all equal
+the cap. Foods go one by one on a uniformly random cell of the interior (rows and columns 1..size-2) that
+holds no player, has no food in its 3x3 neighbourhood and none at distance 2 along its row or column; a food
+that has no such cell left is not spawned (the reference gives up after 1000 draws).
 
 A step (lbforaging's `step`):
 1. an invalid action (a move off the grid or onto a food, LOAD with no food 4-adjacent) becomes NONE;
@@ -21,8 +21,8 @@ A step (lbforaging's `step`):
    succeed, and a blocked player may end up sharing a cell with one that entered it, as in the reference);
 3. each loader takes the first food 4-adjacent to it (N, S, W, E): the loaders of one food eat it if the
    sum of their levels is at least its level, each earning `level * food_level / (sum_levels * spawned)`
-   (without `normalize_reward`: `level * food_level`, as the reference); otherwise each
-   loses `penalty`. Under the spawning rules no cell touches two foods, so the grouping is the reference's;
+   (without `normalize_reward`: `level * food_level`, as the reference); otherwise each loses `penalty`.
+   Under the spawning rules no cell touches two foods, so the grouping is the reference's;
 4. the episode terminates (every agent) when every food is eaten; `max_steps` (50) ends it as truncation,
    where the reference reports `done` with `truncated=False`.
 """
@@ -167,7 +167,6 @@ class LBFEnv(BatchedEnv):
         self.food_level = torch.zeros(B, F, dtype=torch.long, device=dev)
         self.food_spawned = torch.zeros(B, device=dev)
         self.has_positions = torch.zeros(B, dtype=torch.bool, device=dev)  # a previous episode's cells
-        self.last_action = torch.zeros(B, n, dtype=torch.long, device=dev)  # after invalid -> NONE
         self.foods_eaten = torch.zeros(B, device=dev)
         self.team_return = torch.zeros(B, device=dev)
         self.always_valid = torch.ones(1, B, n, dtype=torch.bool, device=dev)  # NONE
@@ -185,8 +184,6 @@ class LBFEnv(BatchedEnv):
         return super().reset(seed)
 
     def _reset(self, mask: Tensor) -> None:
-        if not bool(mask.any()):
-            return
         pos, level = self._spawn_players()
         pos = self.where(mask, pos, self.pos)
         level = self.where(mask, level, self.level)
@@ -204,7 +201,6 @@ class LBFEnv(BatchedEnv):
         valid, food = self._valid_actions()
         action = actions[GROUP]
         action = torch.where(valid.gather(2, action.unsqueeze(-1)).squeeze(-1), action, NONE)
-        self.last_action = action
         # claims: a cell claimed by several players blocks them all
         target = self.pos + self.moves[action]
         flat = target[..., 0] * self.size + target[..., 1]
@@ -220,7 +216,8 @@ class LBFEnv(BatchedEnv):
         return {GROUP: self.grid_obs() if self.grid_observation else self.vector_obs()}
 
     def _state(self) -> Tensor:
-        """Every food (row, col, level; -1, -1, 0 once eaten) then every player (row, col, level), absolute."""
+        """Every food (row, col, level; -1, -1, 0 once eaten), then every player (row, col, level); absolute
+        coordinates."""
         food = torch.stack([self.food_cell // self.size, self.food_cell % self.size, self.food_level], -1)
         food = torch.where((self.food_level > 0).unsqueeze(-1), food, food.new_tensor([-1, -1, 0]))
         players = torch.cat([self.pos, self.level.unsqueeze(-1)], -1)
@@ -313,7 +310,8 @@ class LBFEnv(BatchedEnv):
         return result
 
     def _load(self, loading: Tensor, food: Tensor) -> Tensor:
-        """Rewards `[B, n]` of the loaders (`loading`, each at its food slot `food`); eaten foods are removed."""
+        """Rewards `[B, n]` of the loaders (`loading`, each at its food slot `food`); eaten foods are
+        removed."""
         F = self.n_food
         slot = torch.where(loading, food, F)  # slot F: not loading
         lifted = torch.zeros(self.num_envs, F + 1, dtype=torch.long, device=self.device)

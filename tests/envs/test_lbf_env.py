@@ -18,7 +18,7 @@ register()
 
 
 def two_loaders(sight=None, num_envs=1, **keys):
-    """The reference tests' fixture: 8x8, food of level 2 at (4, 4), players of level 2 at (4, 3) and (4, 5)."""
+    """The reference tests' fixture: 8x8, a food of level 2 at (4, 4), level-2 players at (4, 3), (4, 5)."""
     env = make_lbf("8x8-2p-1f", num_envs=num_envs, seed=0, sight=sight, **keys)
     env.reset()
     field = torch.zeros(num_envs, 8, 8, dtype=torch.long)
