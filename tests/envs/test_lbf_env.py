@@ -13,6 +13,7 @@ import marl.testing
 from envs.lbf import GROUP, TASKS, LBFConfig, LBFEnv, make_lbf, parse_task, register, register_baselines
 from envs.lbf.baselines import HeuristicConfig, HeuristicForager
 from envs.lbf.env import EAST, LOAD, NONE, NORTH, WEST
+from marl.running.config import compose_run_config
 
 register()
 
@@ -218,6 +219,10 @@ def test_task_ids_configs_and_bad_input():
     assert (env.size, env.sight, env.coop, env.max_steps) == (10, 2, True, 20)
     env = marl.make("lbf/foraging", n_agents=4, n_food=3)
     assert env.group_specs[GROUP].agents == ("agent_0", "agent_1", "agent_2", "agent_3")
+    run = compose_run_config(["env=lbf/2s-8x8-2p-2f-coop", "env.size=10", "algo=mappo"])  # the Hydra schema
+    assert (run.env.size, run.env.sight, run.env.coop) == (10, 2, True)
+    with pytest.raises(ValueError, match="env.sight"):
+        compose_run_config(["env=lbf/foraging", "env.sight=two"])
     with pytest.raises(ValueError, match="does not match"):
         parse_task("8x9-2p-2f")
     with pytest.raises(ValueError, match="n_agents must be at most"):
