@@ -149,8 +149,13 @@ class LBFEnv(BatchedEnv):
         self.around = self.moves[1:5].T.reshape(2, 4, 1, 1)  # (d_row, d_col) of N, S, W, E as [4, 1, 1]
         rows, cols = torch.arange(S, device=dev).repeat_interleave(S), torch.arange(S, device=dev).repeat(S)
         self.interior = (rows >= 1) & (rows <= S - 2) & (cols >= 1) & (cols <= S - 2)
-        # exclusion[c]: the cells where no other food may go once a food lies on c (3x3 and the cross of 2)
+        # food_keeps[c]: the cells still allowed for a food once one lies on c, all but its 3x3 and the cross
+        # of 2 (row size * size: no food placed, nothing excluded)
         d_row, d_col = (rows[:, None] - rows[None]).abs(), (cols[:, None] - cols[None]).abs()
+        exclusion = (
+            ((d_row <= 1) & (d_col <= 1)) | ((d_row == 0) & (d_col <= 2)) | ((d_col == 0) & (d_row <= 2))
+        )
+        self.food_keeps = torch.cat([~exclusion, torch.ones_like(exclusion[:1])])
         self.view_order = torch.tensor([[i] + [j for j in range(n) if j != i] for i in range(n)], device=dev)
         side, P = 2 * self.sight + 1, S + 2 * self.sight
         grid = torch.arange(side, device=dev)
@@ -158,9 +163,6 @@ class LBFEnv(BatchedEnv):
         padded = torch.zeros(P, P, device=dev)
         padded[self.sight : self.sight + S, self.sight : self.sight + S] = 1.0
         self.inside_padded = padded.flatten()
-        self.exclusion = (
-            ((d_row <= 1) & (d_col <= 1)) | ((d_row == 0) & (d_col <= 2)) | ((d_col == 0) & (d_row <= 2))
-        )
         self.pos = torch.zeros(B, n, 2, dtype=torch.long, device=dev)
         self.level = torch.ones(B, n, dtype=torch.long, device=dev)
         self.food_cell = torch.full((B, F), S * S, dtype=torch.long, device=dev)
@@ -380,18 +382,17 @@ class LBFEnv(BatchedEnv):
         """Positions and levels drawn for every copy (the caller keeps those of the reset copies)."""
         B, n, S = self.num_envs, self.n_agents, self.size
         dev = self.device
-        # standing[c]: how many players not placed yet still stand on cell c from the previous episode
+        # taken[c]: players placed on cell c, plus those not placed yet that still stand there from the
+        # previous episode
         old = self.pos[..., 0] * S + self.pos[..., 1]
         there = self.has_positions.int().unsqueeze(1)
-        standing = torch.zeros(B, S * S, dtype=torch.int, device=dev).scatter_add_(
-            1, old, there.expand(-1, n)
-        )
-        placed = torch.zeros(B, S * S, dtype=torch.bool, device=dev)
+        taken = torch.zeros(B, S * S, dtype=torch.int, device=dev).scatter_add_(1, old, there.expand(-1, n))
+        arrive_leave = torch.cat([torch.ones_like(there), -there], 1)
         pos = torch.zeros(B, n, 2, dtype=torch.long, device=dev)
         for i in range(n):  # players in order, as the reference (a loop over players, not over copies)
-            cell = self._uniform_cell(~placed & (standing == 0))
-            placed.scatter_(1, cell.unsqueeze(1), True)
-            standing.scatter_add_(1, old[:, i : i + 1], -there)  # player i has left its old cell
+            cell = self._uniform_cell(taken == 0)
+            # player i arrives on its cell and leaves its old one
+            taken.scatter_add_(1, torch.stack([cell, old[:, i]], 1), arrive_leave)
             pos[:, i] = torch.stack([cell // S, cell % S], -1)
         low, high = self.player_levels
         level = torch.randint(low, high + 1, (B, n), generator=self.generator, device=dev)
@@ -420,7 +421,7 @@ class LBFEnv(BatchedEnv):
                 food = low + (u * (cap - low + 1)).long().clamp(max=cap - low)
             cells[:, k] = torch.where(ok, cell, S * S)
             levels[:, k] = torch.where(ok, food, 0)
-            allowed &= ~(self.exclusion[cell] & ok.unsqueeze(1))
+            allowed &= self.food_keeps[cells[:, k]]
         cells, order = cells.sort(1)
         return cells, levels.gather(1, order)
 
