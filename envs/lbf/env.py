@@ -146,6 +146,7 @@ class LBFEnv(BatchedEnv):
         )
         B, dev = num_envs, self.device
         self.moves = torch.tensor(MOVES, device=dev)
+        self.empty_slot = torch.tensor([-1, -1, 0], device=dev)  # (row, col, level) of an empty slot
         self.around = self.moves[1:5].T.reshape(2, 4, 1, 1)  # (d_row, d_col) of N, S, W, E as [4, 1, 1]
         rows, cols = torch.arange(S, device=dev).repeat_interleave(S), torch.arange(S, device=dev).repeat(S)
         self.interior = (rows >= 1) & (rows <= S - 2) & (cols >= 1) & (cols <= S - 2)
@@ -221,7 +222,7 @@ class LBFEnv(BatchedEnv):
         """Every food (row, col, level; -1, -1, 0 once eaten), then every player (row, col, level); absolute
         coordinates."""
         food = torch.stack([self.food_cell // self.size, self.food_cell % self.size, self.food_level], -1)
-        food = torch.where((self.food_level > 0).unsqueeze(-1), food, food.new_tensor([-1, -1, 0]))
+        food = torch.where((self.food_level > 0).unsqueeze(-1), food, self.empty_slot)
         players = torch.cat([self.pos, self.level.unsqueeze(-1)], -1)
         return torch.cat([food.flatten(1), players.flatten(1)], 1).float()
 
@@ -345,14 +346,15 @@ class LBFEnv(BatchedEnv):
         food_seen = (
             (food_level > 0) & (food_row - row).abs().le(s) & (food_col - col).abs().le(s)
         )  # [n, F, B]
-        foods = _packed((food_row - top, food_col - left, food_level.expand_as(food_seen)), food_seen)
+        empty = self.empty_slot.float()
+        foods = _packed((food_row - top, food_col - left, food_level.expand_as(food_seen)), food_seen, empty)
         other_row = row.squeeze(1)[self.view_order] - top  # [n, n, B]: each agent's own entry first
         other_col = col.squeeze(1)[self.view_order] - left
         player_seen = (other_row >= 0) & (other_row <= 2 * s) & (other_col >= 0) & (other_col <= 2 * s)
         parts = (other_row, other_col)
         if self.observe_levels:
             parts += (self.level.T.float()[self.view_order],)
-        obs = torch.cat([foods, _packed(parts, player_seen)], 1)  # [n, C, B]
+        obs = torch.cat([foods, _packed(parts, player_seen, empty)], 1)  # [n, C, B]
         return obs.reshape(n * obs.shape[1], -1).T.contiguous().view(self.num_envs, n, -1)
 
     def grid_obs(self) -> Tensor:
@@ -436,15 +438,14 @@ class LBFEnv(BatchedEnv):
         return cell.clamp(max=free.shape[1] - 1)
 
 
-def _packed(parts: tuple[Tensor, ...], seen: Tensor) -> Tensor:
+def _packed(parts: tuple[Tensor, ...], seen: Tensor, empty: Tensor) -> Tensor:
     """`[n, K * D, B]` float: the entries `(parts[0][:, k], ..., parts[D-1][:, k])` (each part `[n, K, B]`)
-    that are `seen [n, K, B]`, moved to the front in their order; the other slots are `(-1, -1, 0)` (truncated
-    to D)."""
+    that are `seen [n, K, B]`, moved to the front in their order; the other slots are `empty` (its first D
+    values)."""
     n, K, B = seen.shape
     D = len(parts)
     slot = (seen.cumsum(1) - 1).masked_fill_(~seen, K)  # slot K collects the unseen ones
-    empty = torch.tensor([-1.0, -1.0, 0.0][:D], device=seen.device).view(1, 1, D, 1)
-    out = empty.expand(n, K + 1, D, B).reshape(n, (K + 1) * D, B)
+    out = empty[:D].view(1, 1, D, 1).expand(n, K + 1, D, B).reshape(n, (K + 1) * D, B)
     index = torch.stack([slot * D + c for c in range(D)], 2).flatten(1, 2)  # [n, K * D, B]
     out.scatter_(1, index, torch.stack(parts, 2).flatten(1, 2))
     return out[:, : K * D]
