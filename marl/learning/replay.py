@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from marl.core.env import Step
+from marl.core.env import Observation, Step, flatten_obs
 
 
 class ReplayBuffer:
@@ -123,8 +123,14 @@ class ReplayBuffer:
         return rows
 
 
+def stored_obs(obs: Observation) -> Tensor:
+    """An observation as a replay field: a tensor as it is, a dict flattened to `[B, n, F]` (`flatten_obs`)."""
+    return flatten_obs(obs) if isinstance(obs, dict) else obs
+
+
 def transition(step: Step, actions: dict[str, Tensor], next_step: Step) -> dict[str, Tensor]:
     """The replay rows for the move from `step` (what the agents saw) to `next_step` (what followed).
+    Dict observations are stored flattened (`stored_obs`).
 
     Per group `g`: `obs/g`, `action/g` (as given), `reward/g`, `terminated/g`, `alive/g` (alive when acting),
     `next_obs/g` (the ended episode's final observation where `next_step.done`), `next_alive/g`, and for
@@ -135,12 +141,12 @@ def transition(step: Step, actions: dict[str, Tensor], next_step: Step) -> dict[
     rows: dict[str, Tensor] = {"truncated": next_step.truncated}
     for g, now in step.groups.items():
         after = next_step[g]
-        next_obs = after.obs
+        next_obs = stored_obs(after.obs)
         if next_step.final_obs is not None:
             next_obs = torch.where(
-                done.reshape(-1, *[1] * (next_obs.dim() - 1)), next_step.final_obs[g], next_obs
+                done.reshape(-1, *[1] * (next_obs.dim() - 1)), stored_obs(next_step.final_obs[g]), next_obs
             )
-        rows[f"obs/{g}"] = now.obs
+        rows[f"obs/{g}"] = stored_obs(now.obs)
         rows[f"action/{g}"] = actions[g]
         rows[f"reward/{g}"] = after.reward
         rows[f"terminated/{g}"] = after.terminated
