@@ -39,6 +39,7 @@ from marl.learning.collector import masked_mean
 from marl.learning.distributions import Categorical
 from marl.learning.networks import MLP
 from marl.learning.offpolicy import polyak_update, target_network
+from marl.learning.onpolicy import MetricMeans
 from marl.learning.replay import ReplayBuffer, transition
 
 MEAN_ACTIONS = ("neighbours", "group")
@@ -77,7 +78,6 @@ class MeanFieldConfig:
     mean_action: str = "neighbours"  # neighbours (the env's published structure) or group (authors' code)
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # MLP widths
     gamma: float = 0.95  # discount
-    temperature: float = 0.1  # Boltzmann temperature of the mean-field value (and of Boltzmann acting)
     lr: float = 1e-3  # Adam learning rate
     max_grad_norm: float = 10.0  # gradient norm clip, per network
 
@@ -90,7 +90,7 @@ class MeanFieldConfig:
                 f"hidden_sizes must be a non-empty list of positive ints, got {self.hidden_sizes}"
             )
         check_number("gamma", self.gamma, low=0.0, high=1.0)
-        for name in ("temperature", "lr", "max_grad_norm"):
+        for name in ("lr", "max_grad_norm"):
             check_number(name, getattr(self, name), low=0.0, low_open=True)
 
 
@@ -98,6 +98,7 @@ class MeanFieldConfig:
 class MFQConfig(MeanFieldConfig):
     """MF-Q: acting, replay and target-network keys."""
 
+    temperature: float = 0.1  # Boltzmann temperature of the mean-field value (and of Boltzmann acting)
     exploration: str = "boltzmann"  # boltzmann (at `temperature`) or epsilon_greedy
     epsilon_start: float = 1.0  # epsilon-greedy: exploration rate at the start ...
     epsilon_end: float = 0.05  # ... and after `epsilon_anneal_steps` env steps (linear in between)
@@ -112,6 +113,7 @@ class MFQConfig(MeanFieldConfig):
 
     def validate(self) -> None:
         super().validate()
+        check_number("temperature", self.temperature, low=0.0, low_open=True)
         check_choice("exploration", self.exploration, EXPLORATIONS)
         for name in ("epsilon_start", "epsilon_end"):
             check_number(name, getattr(self, name), low=0.0, high=1.0)
@@ -179,7 +181,7 @@ class MeanFieldBase(Algorithm):
     @staticmethod
     def inputs(obs: Any, mean: Tensor) -> Tensor:
         """The network input `[..., n, F + A]`: the flat observation and the mean action."""
-        return torch.cat([flatten_obs(obs, mean.dim() - 1), mean], dim=-1)
+        return torch.cat([flatten_obs(obs), mean], dim=-1)
 
     def initial_policy_state(self, num_envs: int) -> dict[str, Tensor]:
         """The previous mean action of every agent: zeros before the first step of an episode."""
@@ -341,6 +343,112 @@ class MFQ(MeanFieldBase):
         self.runner.restart()  # the next train_iteration starts fresh episodes
 
 
+# ---------------------------------------------------------------------------------------------- MF-AC
+class MFAC(MeanFieldBase):
+    """Mean-field actor-critic: a shared actor `pi(a | o)` and critic `Q(o, abar)` per group, on-policy."""
+
+    config_class = MFACConfig
+
+    def __init__(self, env: BatchedEnv, config: Any, device: str | torch.device) -> None:
+        super().__init__(env, config, device)
+        hidden = self.config.hidden_sizes
+        self.actors = nn.ModuleDict(
+            {
+                g: MLP(obs_size(s.observation_space), hidden, self.n_actions[g], output_gain=0.01)
+                for g, s in self.specs.items()
+            }
+        ).to(self.device)
+        self.critics = nn.ModuleDict({g: self.q_network(g) for g in self.specs}).to(self.device)
+        self.optimizer = torch.optim.Adam(
+            [*self.actors.parameters(), *self.critics.parameters()], lr=self.config.lr
+        )
+        self.updates = 0
+
+    def policy(self, g: str, obs: Any, mask: Tensor | None) -> Categorical:
+        return Categorical(
+            self.actors[g](flatten_obs(obs, 2 if isinstance(obs, dict) else obs.dim() - 1)), mask
+        )
+
+    def choose(
+        self, g: str, step: Step, mean: Tensor, deterministic: bool, generator: torch.Generator
+    ) -> Tensor:
+        dist = self.policy(g, step[g].obs, step[g].action_mask)
+        return self._to_env(g, dist.mode() if deterministic else dist.sample(generator))
+
+    # ---------------------------------------------------------------- gathering experience
+    def train_iteration(self) -> Iteration:
+        cfg = self.config
+        if not self.runner.started:
+            self._mean = None
+        rows = []
+        for _ in range(cfg.rollout_length):
+            step = self.runner.step
+            actions, self._mean = self.act(step, self._mean)
+            next_step = self.runner.advance(actions)
+            row = transition(step, {g: self._action_index(g, a) for g, a in actions.items()}, next_step)
+            rows.append(row | {f"mean_action/{g}": m for g, m in self._mean.items()})
+            self.env_steps += self.env.num_envs
+        rollout = {name: torch.cat([row[name] for row in rows]) for name in rows[0]}  # [T * B, ...]
+        return Iteration(env_steps=cfg.rollout_length * self.env.num_envs, metrics=self.update(rollout))
+
+    # ---------------------------------------------------------------- the update
+    def update(self, batch: dict[str, Tensor]) -> dict[str, float]:
+        """One gradient step of every group's actor and critic on a whole rollout."""
+        cfg = self.config
+        metrics = MetricMeans()
+        total = torch.zeros((), device=self.device)
+        for g in self.specs:
+            mean, alive, action = batch[f"mean_action/{g}"], batch[f"alive/{g}"], batch[f"action/{g}"]
+            # critic: r + gamma (1 - terminated) sum_a pi(a | o') Q(o', a, abar), no gradient through the target
+            with torch.no_grad():
+                next_pi = self.policy(g, batch[f"next_obs/{g}"], batch.get(f"next_action_mask/{g}"))
+                next_q = self.critics[g](self.inputs(batch[f"next_obs/{g}"], mean))
+                next_value = (next_pi.log_probs.exp() * next_q).sum(-1)
+                target = (
+                    batch[f"reward/{g}"] + cfg.gamma * (1 - batch[f"terminated/{g}"].float()) * next_value
+                )
+            q = self.critics[g](self.inputs(batch[f"obs/{g}"], mean))
+            q_taken = q.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+            critic_loss = masked_mean((q_taken - target) ** 2, alive)
+            # actor: log pi(a | o) times the advantage Q(o, a, abar) - sum_a' pi(a' | o) Q(o, a', abar)
+            pi = self.policy(g, batch[f"obs/{g}"], batch.get(f"action_mask/{g}"))
+            advantage = (q_taken - (pi.log_probs.exp() * q).sum(-1)).detach()
+            policy_loss = -masked_mean(pi.log_prob(action) * advantage, alive)
+            entropy = masked_mean(pi.entropy(), alive)
+            total = total + policy_loss - cfg.entropy_coef * entropy + cfg.value_coef * critic_loss
+            metrics.add(f"{g}/policy_loss", policy_loss)
+            metrics.add(f"{g}/critic_loss", critic_loss)
+            metrics.add(f"{g}/entropy", entropy)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        for network in [*self.actors.values(), *self.critics.values()]:
+            nn.utils.clip_grad_norm_(network.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.updates += 1
+        return metrics.result()
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "actors": self.actors.state_dict(),
+            "critics": self.critics.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "updates": self.updates,
+            "env_steps": self.env_steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.actors.load_state_dict(state["actors"])
+        self.critics.load_state_dict(state["critics"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.updates, self.env_steps = int(state["updates"]), int(state["env_steps"])
+        self._mean = None
+        self.runner.restart()
+
+
 def register() -> None:
     """Register `mfq` and `mfac` with the core (idempotent)."""
     marl.register_algo("mfq", MFQ, MFQConfig, description="Mean-field Q-learning (Yang et al. 2018)")
+    marl.register_algo("mfac", MFAC, MFACConfig, description="Mean-field actor-critic (Yang et al. 2018)")

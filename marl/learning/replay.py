@@ -56,8 +56,14 @@ class ReplayBuffer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        index = torch.randint(self.size, (batch_size,), generator=generator, device=self.device)
+        draw = torch.randint(self.size, (batch_size,), generator=generator, device=self.device)
+        index = (self.position - self.size + draw) % self.capacity  # the rows `_rows` lists
         return {name: data[index] for name, data in self.storage.items()}
+
+    def _rows(self) -> Tensor:
+        """The rows holding data, oldest first: the `size` rows before `position` (a buffer restarted from a
+        checkpoint without contents fills from the saved position, not from row 0)."""
+        return (self.position - self.size + torch.arange(self.size, device=self.device)) % self.capacity
 
     def state_dict(self, include_contents: bool = False) -> dict[str, Any]:
         """Counters always; the stored rows (and their layout) only with `include_contents`."""
@@ -68,7 +74,7 @@ class ReplayBuffer:
             "added": self.added,
         }
         if include_contents:
-            state["contents"] = {name: data[: self.size].clone() for name, data in self.storage.items()}
+            state["contents"] = {name: data[self._rows()].clone() for name, data in self.storage.items()}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -90,7 +96,7 @@ class ReplayBuffer:
                 raise ValueError(
                     f"checkpointed field {name!r} has {value.shape[0]} rows, size is {self.size}"
                 )
-            self.storage[name][: self.size] = value.to(self.device)
+            self.storage[name][self._rows()] = value.to(self.device)
 
     def _allocate(self, layout: dict[str, tuple[tuple[int, ...], torch.dtype]]) -> None:
         self.storage = {

@@ -13,7 +13,7 @@ from beacon_env import BeaconGrid
 from torch import nn
 
 import marl
-from algos.meanfield import MFQ, MFQConfig, mean_action, mean_field_value, register
+from algos.meanfield import MFAC, MFQ, MFACConfig, MFQConfig, mean_action, mean_field_value, register
 from envs import ising
 from marl.learning.algorithm import RandomConfig, RandomPolicy, evaluate
 
@@ -97,11 +97,11 @@ def test_group_mean_action_works_without_published_neighbours():
     assert algo.updates > 0
 
 
-def order_after_training(seed: int, **keys) -> float:
+def order_after_training(algo_class: type, seed: int, iterations: int, **keys) -> float:
     torch.manual_seed(seed)
     env = marl.make("ising/lattice", num_envs=4, size=8, max_steps=20, seed=seed)
-    algo = MFQ(env, MFQConfig(**keys), "cpu")
-    for _ in range(40):
+    algo = algo_class(env, algo_class.config_class(**keys), "cpu")
+    for _ in range(iterations):
         algo.train_iteration()
     test_env = marl.make("ising/lattice", num_envs=4, size=8, max_steps=20, seed=100 + seed)
     return statistics.mean(evaluate(algo, test_env, 8, deterministic=False, seed=seed)["order_parameter"])
@@ -109,27 +109,50 @@ def order_after_training(seed: int, **keys) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "keys",
+    "algo_class, iterations, keys",
     [
-        {},
-        {"mean_action": "group"},
-        {"exploration": "epsilon_greedy", "epsilon_anneal_steps": 400, "epsilon_end": 0.02},
+        (MFQ, 40, {}),
+        (MFQ, 40, {"mean_action": "group"}),
+        (MFQ, 40, {"exploration": "epsilon_greedy", "epsilon_anneal_steps": 400, "epsilon_end": 0.02}),
+        (MFAC, 60, {"rollout_length": 8}),
     ],
-    ids=["boltzmann", "group", "epsilon_greedy"],
+    ids=["mfq_boltzmann", "mfq_group", "mfq_epsilon_greedy", "mfac"],
 )
-def test_mfq_orders_a_small_lattice(keys):
-    """8 x 8 lattice, 640 steps per copy: the order parameter goes near 1 (a random policy's is near 0.1)."""
+def test_the_small_lattice_orders(algo_class, iterations, keys):
+    """8 x 8 lattice, 640 (MF-Q) or 480 (MF-AC) steps per copy: the order parameter goes near 1, where a random
+    policy's is near 0.1; median of 3 seeds."""
     env = marl.make("ising/lattice", num_envs=4, size=8, max_steps=20, seed=0)
     random = evaluate(RandomPolicy(env, RandomConfig(), "cpu"), env, 8, deterministic=False, seed=0)
     assert statistics.mean(random["order_parameter"]) < 0.3
-    assert statistics.median(order_after_training(seed, **keys) for seed in range(3)) >= 0.95
+    orders = [order_after_training(algo_class, seed, iterations, **keys) for seed in range(3)]
+    assert statistics.median(orders) >= 0.95
 
 
-@pytest.mark.parametrize("with_buffer", [False, True])
-def test_checkpoint_round_trip(with_buffer):
-    def build() -> MFQ:
+def test_mfac_critic_and_actor_step():
+    env = marl.make("ising/lattice", num_envs=2, size=4, max_steps=5, seed=0)
+    algo = MFAC(env, MFACConfig(rollout_length=4), "cpu")
+    actor = [p.clone() for p in algo.actors.parameters()]
+    metrics = algo.train_iteration().metrics
+    assert {"spin/policy_loss", "spin/critic_loss", "spin/entropy"} <= set(metrics)
+    assert any(not torch.equal(a, b) for a, b in zip(actor, algo.actors.parameters(), strict=True))
+
+
+@pytest.mark.parametrize(
+    "algo_class, keys",
+    [
+        (MFQ, {"checkpoint_replay": False}),
+        (MFQ, {"checkpoint_replay": True}),
+        (MFAC, {"rollout_length": 4}),
+    ],
+    ids=["mfq", "mfq_with_replay", "mfac"],
+)
+def test_checkpoint_round_trip(algo_class, keys):
+    if algo_class is MFQ:
+        keys = {"learning_starts": 8, "batch_size": 4, **keys}
+
+    def build():
         env = marl.make("ising/lattice", num_envs=2, size=4, max_steps=5, seed=0)
-        return MFQ(env, MFQConfig(learning_starts=8, batch_size=4, checkpoint_replay=with_buffer), "cpu")
+        return algo_class(env, algo_class.config_class(**keys), "cpu")
 
     algo = build()
     for _ in range(4):
@@ -139,20 +162,22 @@ def test_checkpoint_round_trip(with_buffer):
     step = algo.env.reset(seed=5)
     state = algo.initial_policy_state(2)
     assert torch.equal(algo.act(step, state, True)[0]["spin"], clone.act(step, state, True)[0]["spin"])
-    assert (clone.updates, clone.env_steps, clone.buffer.added) == (
-        algo.updates,
-        algo.env_steps,
-        algo.buffer.added,
-    )
-    assert len(clone.buffer) == (len(algo.buffer) if with_buffer else 0)
-    algo_batch = algo.buffer.sample(4, torch.Generator().manual_seed(0))
-    if with_buffer:
-        clone_batch = clone.buffer.sample(4, torch.Generator().manual_seed(0))
-        assert all(torch.equal(algo_batch[k], clone_batch[k]) for k in algo_batch)
-    assert clone.train_iteration().env_steps == 8  # resets the environment itself and carries on
+    generators = [torch.Generator().manual_seed(0) for _ in range(2)]
+    sampled = [
+        a.act(step, state, False, gen)[0]["spin"] for a, gen in zip([algo, clone], generators, strict=True)
+    ]
+    assert torch.equal(*sampled)
+    assert (clone.updates, clone.env_steps) == (algo.updates, algo.env_steps)
+    if algo_class is MFQ:
+        assert clone.buffer.added == algo.buffer.added
+        assert len(clone.buffer) == (len(algo.buffer) if keys["checkpoint_replay"] else 0)
+        if keys["checkpoint_replay"]:
+            a, b = (x.buffer.sample(4, torch.Generator().manual_seed(0)) for x in (algo, clone))
+            assert all(torch.equal(a[k], b[k]) for k in a)
+    assert clone.train_iteration().env_steps > 0  # resets the environment itself and carries on
 
 
-@pytest.mark.parametrize("name, config_class", [("mfq", MFQConfig)])
+@pytest.mark.parametrize("name, config_class", [("mfq", MFQConfig), ("mfac", MFACConfig)])
 def test_algo_yaml_matches_the_dataclass_defaults(name, config_class):
     path = Path(__file__).parents[2] / "configs" / "algo" / f"{name}.yaml"
     values = yaml.safe_load(path.read_text())
