@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/meanfield/speed.json"))
     args = parser.parse_args(argv)
     envs.ising.register()
-    torch.set_num_threads(1)
 
     throughput = []
     for num_envs in args.envs:
@@ -125,4 +124,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    torch.set_num_threads(1)  # one thread, as the shared machine gives each job
     main()

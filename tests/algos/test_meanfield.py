@@ -199,3 +199,20 @@ def test_bad_config_is_refused(keys, message):
     env = marl.make("ising/lattice", size=2, seed=0)
     with pytest.raises(ValueError, match=message):
         MFQ(env, MFQConfig(**keys), "cpu")
+
+
+def test_the_benchmark_script_writes_its_result_file(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "benchmarks" / "meanfield_speed.py"
+    spec = importlib.util.spec_from_file_location("meanfield_speed", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "speed.json"
+    tiny = "--size 3 --envs 1 --steps 2 --train-iterations 1 --iterations 1 --seeds 0 --out"
+    script.main([*tiny.split(), str(out)])
+    result = yaml.safe_load(out.read_text())  # JSON is YAML
+    assert result["throughput"][0]["agents_per_copy"] == 9 and set(result["order_parameter"]) >= {
+        "mfq",
+        "mfac",
+    }
