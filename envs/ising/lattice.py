@@ -50,9 +50,6 @@ def lattice_neighbours(size: int, device: torch.device | str = "cpu") -> Tensor:
 class IsingLattice(BatchedEnv):
     """`num_envs` lattices of `size**2` spin agents; spins start uniformly random."""
 
-    config_class = IsingConfig
-    random_dynamics = True
-
     def __init__(
         self,
         config: IsingConfig | None = None,
