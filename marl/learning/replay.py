@@ -57,7 +57,8 @@ class ReplayBuffer:
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
         draw = torch.randint(self.size, (batch_size,), generator=generator, device=self.device)
-        index = (self.position - self.size + draw) % self.capacity  # the rows `_rows` lists
+        # the rows `_rows` lists; once the buffer is full they are all of them, and the draw is the row
+        index = draw if self.size == self.capacity else (self.position - self.size + draw) % self.capacity
         return {name: data[index] for name, data in self.storage.items()}
 
     def _rows(self) -> Tensor:
