@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from marl.core.env import Step
+from marl.core.env import Observation, Step, flatten_obs
 
 
 class ReplayBuffer:
@@ -56,8 +56,15 @@ class ReplayBuffer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        index = torch.randint(self.size, (batch_size,), generator=generator, device=self.device)
+        draw = torch.randint(self.size, (batch_size,), generator=generator, device=self.device)
+        # the rows `_rows` lists; once the buffer is full they are all of them, and the draw is the row
+        index = draw if self.size == self.capacity else (self.position - self.size + draw) % self.capacity
         return {name: data[index] for name, data in self.storage.items()}
+
+    def _rows(self) -> Tensor:
+        """The rows holding data, oldest first: the `size` rows before `position` (a buffer restarted from a
+        checkpoint without contents fills from the saved position, not from row 0)."""
+        return (self.position - self.size + torch.arange(self.size, device=self.device)) % self.capacity
 
     def state_dict(self, include_contents: bool = False) -> dict[str, Any]:
         """Counters always; the stored rows (and their layout) only with `include_contents`."""
@@ -68,7 +75,7 @@ class ReplayBuffer:
             "added": self.added,
         }
         if include_contents:
-            state["contents"] = {name: data[: self.size].clone() for name, data in self.storage.items()}
+            state["contents"] = {name: data[self._rows()].clone() for name, data in self.storage.items()}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -90,7 +97,7 @@ class ReplayBuffer:
                 raise ValueError(
                     f"checkpointed field {name!r} has {value.shape[0]} rows, size is {self.size}"
                 )
-            self.storage[name][: self.size] = value.to(self.device)
+            self.storage[name][self._rows()] = value.to(self.device)
 
     def _allocate(self, layout: dict[str, tuple[tuple[int, ...], torch.dtype]]) -> None:
         self.storage = {
@@ -123,8 +130,14 @@ class ReplayBuffer:
         return rows
 
 
+def stored_obs(obs: Observation) -> Tensor:
+    """An observation as a replay field: a tensor as it is, a dict flattened to `[B, n, F]` (`flatten_obs`)."""
+    return flatten_obs(obs) if isinstance(obs, dict) else obs
+
+
 def transition(step: Step, actions: dict[str, Tensor], next_step: Step) -> dict[str, Tensor]:
     """The replay rows for the move from `step` (what the agents saw) to `next_step` (what followed).
+    Dict observations are stored flattened (`stored_obs`).
 
     Per group `g`: `obs/g`, `action/g` (as given), `reward/g`, `terminated/g`, `alive/g` (alive when acting),
     `next_obs/g` (the ended episode's final observation where `next_step.done`), `next_alive/g`, and for
@@ -135,12 +148,12 @@ def transition(step: Step, actions: dict[str, Tensor], next_step: Step) -> dict[
     rows: dict[str, Tensor] = {"truncated": next_step.truncated}
     for g, now in step.groups.items():
         after = next_step[g]
-        next_obs = after.obs
+        next_obs = stored_obs(after.obs)
         if next_step.final_obs is not None:
             next_obs = torch.where(
-                done.reshape(-1, *[1] * (next_obs.dim() - 1)), next_step.final_obs[g], next_obs
+                done.reshape(-1, *[1] * (next_obs.dim() - 1)), stored_obs(next_step.final_obs[g]), next_obs
             )
-        rows[f"obs/{g}"] = now.obs
+        rows[f"obs/{g}"] = stored_obs(now.obs)
         rows[f"action/{g}"] = actions[g]
         rows[f"reward/{g}"] = after.reward
         rows[f"terminated/{g}"] = after.terminated

@@ -31,6 +31,8 @@ pytestmark = [
 ENV_IDS = [e for e in marl.list_envs() if not e.startswith("mpe2/")]  # mpe2 runs on the CPU by design
 # fixed policies (nothing to train) and the task they act on; every other algorithm trains on DEFAULT_TASK
 PLANNERS = {"pathfinding_follow": "pathfinding/random", "pathfinding_prioritised": "pathfinding/random"}
+# algorithms that need a kind of task (discrete actions and published neighbours: the mean-field learners)
+TASKS = {**PLANNERS, "mfq": "ising/lattice", "mfac": "ising/lattice"}
 DEFAULT_TASK = "mpe/simple_spread"
 
 
@@ -56,7 +58,7 @@ def test_environment_step_makes_no_host_sync_but_validation(env_id, validate):
 
 
 def make_algorithm(algo):
-    env = marl.make(PLANNERS.get(algo, DEFAULT_TASK), num_envs=16, device=DEVICE, seed=0)
+    env = marl.make(TASKS.get(algo, DEFAULT_TASK), num_envs=16, device=DEVICE, seed=0)
     entry = registry.algo_entry(algo)
     return env, entry.factory(env, entry.config_class(), torch.device(DEVICE))
 

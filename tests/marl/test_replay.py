@@ -105,3 +105,16 @@ def test_transition_keeps_terminated_and_truncated_apart_and_stores_final_observ
     buffer = ReplayBuffer(1000)
     buffer.add(batch)
     assert len(buffer) == 64
+
+
+def test_a_buffer_restarted_without_contents_samples_only_rows_written_since():
+    buffer = ReplayBuffer(capacity=10)
+    buffer.add({"x": torch.arange(6.0)})
+    restarted = ReplayBuffer(capacity=10)
+    restarted.load_state_dict(buffer.state_dict())  # counters only: empty, writing from row 6
+    restarted.add({"x": torch.tensor([100.0, 101.0])})
+    assert set(restarted.sample(50, torch.Generator().manual_seed(0))["x"].tolist()) == {100.0, 101.0}
+    saved = ReplayBuffer(capacity=10)
+    saved.load_state_dict(restarted.state_dict(include_contents=True))
+    saved.add({"x": torch.tensor([102.0])})
+    assert set(saved.sample(60, torch.Generator().manual_seed(1))["x"].tolist()) == {100.0, 101.0, 102.0}
