@@ -13,9 +13,10 @@ from arena_env import RespawnArena
 
 import marl
 import marl.testing
-from envs import pettingzoo_peers
+from envs import lbf, pettingzoo_peers
 
 pettingzoo_peers.register()
+lbf.register()  # until the lbf entry point is installed
 SOURCES = {env_id: env_id for env_id in marl.list_envs()} | {
     "RespawnArena": RespawnArena,
     "RespawnArena(late_join=3)": functools.partial(RespawnArena, late_join=3),

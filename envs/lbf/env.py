@@ -1,0 +1,411 @@
+"""Batched level-based foraging (the rules of lbforaging 2.0.0), every copy as tensors.
+
+State per copy: each player's cell `(row, col)` and level; the foods as a list of `n_food` slots sorted by
+cell in row-major order (cell `size * size` and level 0 for a slot never filled), with the current level of
+each food (0 once eaten) and the sum of the levels spawned (the reward normaliser).
+
+Spawning (lbforaging's `reset`): players first, one by one, each on a uniformly random free cell; the
+reference checks "free" against the other players' positions *of the previous episode* for the players not
+yet placed (and the player's own old cell), and so do our auto-resets (`reset()` spawns as a fresh
+reference environment does, with no previous cells, so that a seed always gives the same episodes). Player levels are uniform in
+`[min_player_level, max_player_level]`. The food level cap is `max_food_level`, or (None) the sum of the
+three lowest player levels; non-coop foods are uniform in `[min_food_level, cap]`, coop foods all equal the
+cap. Foods go one by one on a uniformly random cell of the interior (rows and columns 1..size-2) that holds
+no player, has no food in its 3x3 neighbourhood and none at distance 2 along its row or column; a food that
+has no such cell left is not spawned (the reference gives up after 1000 draws).
+
+A step (lbforaging's `step`):
+1. an invalid action (a move off the grid or onto a food, LOAD with no food 4-adjacent) becomes NONE;
+2. each player claims a cell: its target for a move, its own cell for NONE and LOAD; a cell claimed by more
+   than one player blocks all of its claimants (so moving into a standing player fails, swaps and chains
+   succeed, and a blocked player may end up sharing a cell with one that entered it, as in the reference);
+3. each loader takes the first food 4-adjacent to it (N, S, W, E): the loaders of one food eat it if the
+   sum of their levels is at least its level, each earning `level * food_level / (sum_levels * spawned)`
+   (without `normalize_reward`: `level * food_level`, as the reference); otherwise each
+   loses `penalty`. Under the spawning rules no cell touches two foods, so the grouping is the reference's;
+4. the episode terminates (every agent) when every food is eaten; `max_steps` (50) ends it as truncation,
+   where the reference reports `done` with `truncated=False`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+from marl import BatchedEnv, GroupSpec, Step, agent_names
+from marl.core.validation import check_bool, check_int, check_number, check_positive_int, validated
+
+GROUP = "agent"
+NONE, NORTH, SOUTH, WEST, EAST, LOAD = range(6)
+ACTION_NAMES = ("none", "north", "south", "west", "east", "load")
+MOVES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (0, 0))  # (d_row, d_col) per action
+GRID_CHANNELS = ("agent_levels", "food_levels", "access")
+
+
+@dataclass
+class LBFConfig:
+    """Config keys of every level-based foraging task (`lbf/<task>`, `lbf/foraging`)."""
+
+    size: int = 8  # the grid is size x size (the reference's ids: 5..19)
+    n_agents: int = 2  # players (the reference's ids: 2..9)
+    n_food: int = 2  # foods spawned at most (max_num_food; the reference's ids: 1..9)
+    sight: int | None = None  # an agent sees the (2 sight + 1)^2 square around it; None: the whole grid
+    coop: bool = False  # force_coop: every food needs the (up to three) weakest players' levels together
+    penalty: float = 0.0  # what each loader of a failed load loses
+    min_player_level: int = 1
+    max_player_level: int = 2
+    min_food_level: int = 1
+    max_food_level: int | None = None  # None: the sum of the three lowest player levels of the episode
+    max_steps: int = 50
+    grid_observation: bool = False  # 3 x (2 sight + 1)^2 grids instead of the vector of foods and players
+    observe_agent_levels: bool = True
+    normalize_reward: bool = True  # divide by the food spawned, so eating everything sums to 1
+    action_mask: bool = True  # publish the valid actions; without masks invalid actions become NONE
+
+    def validate(self) -> None:
+        check_int("size", self.size, low=3)
+        check_int("n_agents", self.n_agents, low=1)
+        if 2 * self.n_agents > self.size * self.size:
+            raise ValueError(
+                f"n_agents must be at most size * size / 2 (spawning needs a free cell for each player "
+                f"besides the previous episode's cells), got n_agents={self.n_agents} for size={self.size}"
+            )
+        check_positive_int("n_food", self.n_food)
+        check_int("sight", self.sight, low=1, allow_none=True)
+        check_bool("coop", self.coop)
+        check_number("penalty", self.penalty, low=0.0)
+        check_positive_int("min_player_level", self.min_player_level)
+        check_int("max_player_level", self.max_player_level, low=self.min_player_level)
+        check_positive_int("min_food_level", self.min_food_level)
+        check_int("max_food_level", self.max_food_level, low=self.min_food_level, allow_none=True)
+        weakest = self.min_player_level * min(3, self.n_agents)
+        if self.max_food_level is None and self.min_food_level > weakest:
+            raise ValueError(
+                f"min_food_level must be at most the lowest possible food level cap {weakest} "
+                f"(min_player_level times min(3, n_agents)) when max_food_level is None, "
+                f"got {self.min_food_level}"
+            )
+        check_positive_int("max_steps", self.max_steps)
+        for key in ("grid_observation", "observe_agent_levels", "normalize_reward", "action_mask"):
+            check_bool(key, getattr(self, key))
+
+
+class LBFEnv(BatchedEnv):
+    """Level-based foraging on `num_envs` copies: players of several levels load foods together."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self, config: LBFConfig | None = None, num_envs: int = 1, device: str = "cpu", seed: int | None = None
+    ) -> None:
+        config = validated(config, LBFConfig)
+        self.config = config
+        S, n, F = config.size, config.n_agents, config.n_food
+        self.size, self.n_agents, self.n_food = S, n, F
+        self.sight = S if config.sight is None else config.sight
+        self.coop, self.penalty = config.coop, float(config.penalty)
+        self.player_levels = (config.min_player_level, config.max_player_level)
+        self.food_levels = (config.min_food_level, config.max_food_level)
+        self.grid_observation, self.observe_levels = config.grid_observation, config.observe_agent_levels
+        self.normalize_reward, self.use_action_mask = config.normalize_reward, config.action_mask
+        # the observation bounds of the reference: the highest food level is the max_food_level or the
+        # sum of the three lowest max player levels
+        top_food = config.max_food_level or config.max_player_level * min(3, n)
+        top_player = config.max_player_level
+        if self.grid_observation:
+            side = 2 * self.sight + 1
+            high = np.stack(
+                [
+                    np.full((side, side), top_player if self.observe_levels else 1),
+                    np.full((side, side), top_food),
+                    np.ones((side, side)),
+                ]
+            ).astype(np.float32)
+            obs_space = gym.spaces.Box(np.zeros_like(high), high, dtype=np.float32)
+        else:
+            per_player = 3 if self.observe_levels else 2
+            low = np.array([-1, -1, 0] * F + [-1, -1, 0][:per_player] * n, np.float32)
+            high = np.array(
+                [S - 1, S - 1, top_food] * F + [S - 1, S - 1, top_player][:per_player] * n, np.float32
+            )
+            obs_space = gym.spaces.Box(low, high, dtype=np.float32)
+        state_low = np.array([-1, -1, 0] * F + [0, 0, 0] * n, np.float32)
+        state_high = np.array([S - 1, S - 1, top_food] * F + [S - 1, S - 1, top_player] * n, np.float32)
+        groups = {GROUP: GroupSpec(agent_names(GROUP, n), obs_space, gym.spaces.Discrete(len(ACTION_NAMES)))}
+        super().__init__(
+            groups=groups,
+            num_envs=num_envs,
+            device=device,
+            seed=seed,
+            max_steps=config.max_steps,
+            state_space=gym.spaces.Box(state_low, state_high, dtype=np.float32),
+        )
+        B, dev = num_envs, self.device
+        self.moves = torch.tensor(MOVES, device=dev)
+        rows, cols = torch.arange(S, device=dev).repeat_interleave(S), torch.arange(S, device=dev).repeat(S)
+        self.interior = (rows >= 1) & (rows <= S - 2) & (cols >= 1) & (cols <= S - 2)
+        # exclusion[c]: the cells where no other food may go once a food lies on c (3x3 and the cross of 2)
+        d_row, d_col = (rows[:, None] - rows[None]).abs(), (cols[:, None] - cols[None]).abs()
+        self.view_order = torch.tensor([[i] + [j for j in range(n) if j != i] for i in range(n)], device=dev)
+        side, P = 2 * self.sight + 1, S + 2 * self.sight
+        grid = torch.arange(side, device=dev)
+        self.window_offsets = (grid[:, None] * P + grid[None]).flatten()
+        padded = torch.zeros(P, P, device=dev)
+        padded[self.sight : self.sight + S, self.sight : self.sight + S] = 1.0
+        self.inside_padded = padded.flatten()
+        self.exclusion = (
+            ((d_row <= 1) & (d_col <= 1)) | ((d_row == 0) & (d_col <= 2)) | ((d_col == 0) & (d_row <= 2))
+        )
+        self.pos = torch.zeros(B, n, 2, dtype=torch.long, device=dev)
+        self.level = torch.ones(B, n, dtype=torch.long, device=dev)
+        self.food_cell = torch.full((B, F), S * S, dtype=torch.long, device=dev)
+        self.food_level = torch.zeros(B, F, dtype=torch.long, device=dev)
+        self.food_spawned = torch.zeros(B, device=dev)
+        self.has_positions = torch.zeros(B, dtype=torch.bool, device=dev)  # a previous episode's cells
+        self.last_action = torch.zeros(B, n, dtype=torch.long, device=dev)  # after invalid -> NONE
+        self.foods_eaten = torch.zeros(B, device=dev)
+        self._renderer = None
+
+    # ------------------------------------------------------------------ contract
+    def reset(self, seed: int | None = None) -> Step:
+        """New episodes everywhere, spawned as in a fresh reference environment (no previous cells), so that
+        a seed gives the same episodes on a used instance too; auto-resets keep the previous-cells rule."""
+        self.has_positions.fill_(False)
+        return super().reset(seed)
+
+    def _reset(self, mask: Tensor) -> None:
+        if not bool(mask.any()):
+            return
+        pos, level = self._spawn_players()
+        pos = self.where(mask, pos, self.pos)
+        level = self.where(mask, level, self.level)
+        cell, food = self._spawn_food(pos, level)
+        self.pos, self.level = pos, level
+        self.food_cell = self.where(mask, cell, self.food_cell)
+        self.food_level = self.where(mask, food, self.food_level)
+        self.food_spawned = self.where(mask, food.sum(1).float(), self.food_spawned)
+        self.has_positions |= mask
+        self.foods_eaten.masked_fill_(mask, 0.0)
+
+    def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
+        valid, adjacent = self._valid_actions()
+        action = actions[GROUP]
+        action = torch.where(valid.gather(2, action.unsqueeze(-1)).squeeze(-1), action, NONE)
+        self.last_action = action
+        # claims: a cell claimed by several players blocks them all
+        target = self.pos + self.moves[action]
+        flat = target[..., 0] * self.size + target[..., 1]
+        claims = (flat[:, :, None] == flat[:, None, :]).sum(2)
+        self.pos = torch.where((claims == 1).unsqueeze(-1), target, self.pos)
+        reward = self._load(action == LOAD, adjacent)
+        terminated = (self.food_level == 0).all(1, keepdim=True).expand(-1, self.n_agents)
+        return {GROUP: (reward, terminated)}
+
+    def _observe(self) -> dict[str, Tensor]:
+        return {GROUP: self.grid_obs() if self.grid_observation else self.vector_obs()}
+
+    def _state(self) -> Tensor:
+        """Every food (row, col, level; -1, -1, 0 once eaten) then every player (row, col, level), absolute."""
+        food = torch.stack([self.food_cell // self.size, self.food_cell % self.size, self.food_level], -1)
+        food = torch.where((self.food_level > 0).unsqueeze(-1), food, food.new_tensor([-1, -1, 0]))
+        players = torch.cat([self.pos, self.level.unsqueeze(-1)], -1)
+        return torch.cat([food.flatten(1), players.flatten(1)], 1).float()
+
+    def _action_mask(self) -> dict[str, Tensor] | None:
+        return {GROUP: self._valid_actions()[0]} if self.use_action_mask else None
+
+    def _episode_stats(self) -> dict[str, Tensor]:
+        eaten = self.foods_eaten
+        spawned = (self.food_cell < self.size * self.size).sum(1).float()
+        return {"foods_eaten": eaten.clone(), "all_food_eaten": (eaten == spawned).float()}
+
+    def _render(self, index: int) -> np.ndarray:
+        from envs.lbf.render import draw
+
+        return draw(self, index)
+
+    def set_state(
+        self, position: Tensor, level: Tensor, field: Tensor, food_spawned: Tensor | None = None
+    ) -> None:
+        """Put every copy in a given state (to replay another implementation's episodes, or to set up a
+        case by hand): players' `position [B, n, 2]` (row, col) and `level [B, n]`, the food levels on the
+        grid `field [B, size, size]` (0: no food; at most `n_food` foods per copy) and the normaliser
+        `food_spawned [B]` (default: the sum of `field`). Call it after `reset()`."""
+        B, n, S, F = self.num_envs, self.n_agents, self.size, self.n_food
+        dev = self.device
+        position, level = torch.as_tensor(position, device=dev).long(), torch.as_tensor(level, device=dev)
+        field = torch.as_tensor(field, device=dev).long()
+        for name, value, shape in (("position", position, (B, n, 2)), ("level", level, (B, n))):
+            if tuple(value.shape) != shape:
+                raise ValueError(f"set_state: {name} must have shape {shape}, got {tuple(value.shape)}")
+        if tuple(field.shape) != (B, S, S):
+            raise ValueError(f"set_state: field must have shape {(B, S, S)}, got {tuple(field.shape)}")
+        if (
+            bool(((position < 0) | (position >= S)).any())
+            or bool((level < 1).any())
+            or bool((field < 0).any())
+        ):
+            raise ValueError("set_state: positions must lie on the grid, levels be >= 1 and food levels >= 0")
+        count = (field > 0).sum((1, 2))
+        if int(count.max()) > F:
+            raise ValueError(f"set_state: at most n_food={F} foods per copy, got {int(count.max())}")
+        flat = field.flatten(1)
+        cells = torch.where(flat > 0, torch.arange(S * S, device=dev), S * S).sort(1).values[:, :F]
+        self.pos, self.level = position.clone(), level.long().clone()
+        self.food_cell = cells
+        self.food_level = torch.cat([flat, flat.new_zeros(B, 1)], 1).gather(1, cells)
+        spawned = flat.sum(1).float() if food_spawned is None else torch.as_tensor(food_spawned, device=dev)
+        self.food_spawned = spawned.float().clone()
+        self.has_positions.fill_(True)
+
+    # ------------------------------------------------------------------ rules
+    def food_map(self) -> Tensor:
+        """`[B, size * size]` the level of the food on each cell (0: none)."""
+        S2 = self.size * self.size
+        grid = torch.zeros(self.num_envs, S2 + 1, dtype=torch.long, device=self.device)
+        return grid.scatter_(1, self.food_cell, self.food_level)[:, :S2]
+
+    def _valid_actions(self) -> tuple[Tensor, Tensor]:
+        """`(valid [B, n, 6], food_adjacent [B, n, 4])`: the reference's valid actions (a move stays on the
+        grid and off the foods; LOAD needs a food 4-adjacent) and which of N, S, W, E holds a food."""
+        S = self.size
+        around = self.pos.unsqueeze(2) + self.moves[1:5]  # [B, n, 4, 2]
+        inside = ((around >= 0) & (around < S)).all(-1)
+        cell = around.clamp(0, S - 1)
+        cell = (cell[..., 0] * S + cell[..., 1]).flatten(1)
+        food = (self.food_map().gather(1, cell).view_as(inside) > 0) & inside
+        always = torch.ones_like(inside[..., :1])
+        valid = torch.cat([always, inside & ~food, food.any(-1, keepdim=True)], -1)
+        return valid, food
+
+    def _load(self, loading: Tensor, adjacent: Tensor) -> Tensor:
+        """Rewards `[B, n]` of the loads; eaten foods are removed."""
+        S, F = self.size, self.n_food
+        first = adjacent.float().argmax(-1)  # N, S, W, E order: the first adjacent food
+        at = self.pos + self.moves[1:5][first]
+        cell = at[..., 0] * S + at[..., 1]
+        slot = (cell.unsqueeze(-1) == self.food_cell.unsqueeze(1)).float().argmax(-1)
+        slot = torch.where(loading, slot, F)  # slot F: not loading
+        lifted = torch.zeros(self.num_envs, F + 1, dtype=torch.long, device=self.device)
+        lifted.scatter_add_(1, slot, self.level)  # the sum of the loaders' levels at each food
+        food = torch.cat([self.food_level, torch.zeros_like(self.food_level[:, :1])], 1)
+        eaten = (lifted >= food) & (food > 0)
+        mine_eaten = eaten.gather(1, slot)
+        # one division of exact integers, as the reference's `level * food / (sum_levels * spawned)`
+        share = (self.level * food.gather(1, slot)).float()
+        if self.normalize_reward:
+            divisor = lifted.gather(1, slot).float() * self.food_spawned.unsqueeze(1)
+            share = share / divisor.clamp(min=1)
+        reward = torch.where(mine_eaten, share, torch.where(loading, -self.penalty, 0.0))
+        self.food_level = torch.where(eaten[:, :F], 0, self.food_level)
+        self.foods_eaten += eaten[:, :F].sum(1)
+        return reward.float()
+
+    # ------------------------------------------------------------------ observations
+    def vector_obs(self) -> Tensor:
+        """`[B, n, 3 F + 3 n]` the reference's vector: each visible food (row, col, level) in row-major order,
+        then each visible player (row, col, level), self first; coordinates are relative to the corner of
+        the agent's view clipped to the grid (`pos - own + min(sight, own)`), empty slots are (-1, -1, 0).
+        A player counts as visible when those coordinates lie in [0, 2 sight] (the reference's test, which
+        lets an agent near the top or left edge see players a little beyond its square)."""
+        S, s = self.size, self.sight
+        own = self.pos.unsqueeze(2)  # [B, n, 1, 2]
+        corner = own - torch.clamp(own, max=s)  # the view's clipped corner
+        food_pos = torch.stack([self.food_cell // S, self.food_cell % S], -1).unsqueeze(1)  # [B, 1, F, 2]
+        food_seen = (self.food_level > 0).unsqueeze(1) & ((food_pos - own).abs() <= s).all(-1)
+        food_level = self.food_level.unsqueeze(1).expand(-1, self.n_agents, -1).unsqueeze(-1)
+        foods = _packed(torch.cat([food_pos - corner, food_level], -1), food_seen)
+        others = self.pos[:, self.view_order] - corner  # [B, n, n, 2], self first
+        player_seen = ((others >= 0) & (others <= 2 * s)).all(-1)
+        players = torch.cat([others, self.level[:, self.view_order].unsqueeze(-1)], -1)
+        players = _packed(players[..., : 3 if self.observe_levels else 2], player_seen)
+        return torch.cat([foods.flatten(2), players.flatten(2)], -1).float()
+
+    def grid_obs(self) -> Tensor:
+        """`[B, n, 3, 2 sight + 1, 2 sight + 1]` the reference's grid: agent levels (1 without
+        `observe_agent_levels`; the later player where two share a cell), food levels, and accessibility
+        (0 off the grid, on players and on foods), centred on the agent."""
+        S, s = self.size, self.sight
+        P, B = S + 2 * s, self.num_envs
+        padded = (self.pos[..., 0] + s) * P + self.pos[..., 1] + s  # [B, n]
+        layers = torch.zeros(B, 3, P * P + 1, device=self.device)  # cell P * P: unspawned foods
+        agents, foods, access = layers[:, 0], layers[:, 1], layers[:, 2]
+        value = self.level.float() if self.observe_levels else torch.ones_like(self.level, dtype=torch.float)
+        for i in range(self.n_agents):  # in player order, so that the later of two on one cell shows
+            agents.scatter_(1, padded[:, i : i + 1], value[:, i : i + 1])
+        food_row, food_col = self.food_cell // S + s, self.food_cell % S + s
+        food_padded = torch.where(self.food_level > 0, food_row * P + food_col, P * P)
+        foods.scatter_(1, food_padded, self.food_level.float())
+        access[:, : P * P] = self.inside_padded
+        access.scatter_(1, padded, 0.0).scatter_(1, food_padded, 0.0)
+        window = (padded - s * P - s).unsqueeze(-1) + self.window_offsets  # [B, n, side^2]
+        side = 2 * s + 1
+        obs = layers.gather(2, window.flatten(1).unsqueeze(1).expand(-1, 3, -1))
+        return obs.view(B, 3, self.n_agents, side, side).transpose(1, 2)
+
+    # ------------------------------------------------------------------ spawning
+    def _spawn_players(self) -> tuple[Tensor, Tensor]:
+        """Positions and levels drawn for every copy (the caller keeps those of the reset copies)."""
+        B, n, S = self.num_envs, self.n_agents, self.size
+        dev = self.device
+        old = torch.zeros(B, n, S * S, dtype=torch.bool, device=dev)
+        old.scatter_(2, (self.pos[..., 0] * S + self.pos[..., 1]).unsqueeze(-1), True)
+        old &= self.has_positions.view(B, 1, 1)
+        # old_from[:, i]: the previous episode's cells of players i..n-1, still standing when i is placed
+        old_from = old.flip(1).cummax(1).values.flip(1)
+        placed = torch.zeros(B, S * S, dtype=torch.bool, device=dev)
+        pos = torch.zeros(B, n, 2, dtype=torch.long, device=dev)
+        for i in range(n):  # players in order, as the reference (a loop over players, not over copies)
+            cell = self._uniform_cell(~(placed | old_from[:, i]))
+            placed.scatter_(1, cell.unsqueeze(1), True)
+            pos[:, i] = torch.stack([cell // S, cell % S], -1)
+        low, high = self.player_levels
+        level = torch.randint(low, high + 1, (B, n), generator=self.generator, device=dev)
+        return pos, level
+
+    def _spawn_food(self, pos: Tensor, level: Tensor) -> tuple[Tensor, Tensor]:
+        """Food cells (sorted, row-major) and levels drawn for every copy around the players `pos`."""
+        B, S, F = self.num_envs, self.size, self.n_food
+        dev = self.device
+        low, high = self.food_levels
+        if high is None:
+            cap = level.sort(1).values[:, :3].sum(1)
+        else:
+            cap = torch.full((B,), high, dtype=torch.long, device=dev)
+        allowed = self.interior.expand(B, -1).clone()
+        allowed.scatter_(1, pos[..., 0] * S + pos[..., 1], False)
+        cells = torch.full((B, F), S * S, dtype=torch.long, device=dev)
+        levels = torch.zeros(B, F, dtype=torch.long, device=dev)
+        for k in range(F):  # foods in order (a loop over foods, not over copies)
+            cell = self._uniform_cell(allowed)
+            ok = allowed.gather(1, cell.unsqueeze(1)).squeeze(1)
+            if self.coop:
+                food = cap
+            else:
+                u = torch.rand(B, generator=self.generator, device=dev)
+                food = low + (u * (cap - low + 1)).long().clamp(max=cap - low)
+            cells[:, k] = torch.where(ok, cell, S * S)
+            levels[:, k] = torch.where(ok, food, 0)
+            allowed &= ~(self.exclusion[cell] & ok.unsqueeze(1))
+        cells, order = cells.sort(1)
+        return cells, levels.gather(1, order)
+
+    def _uniform_cell(self, free: Tensor) -> Tensor:
+        """`[B]` a uniformly random cell among the True ones of `free [B, cells]` (any cell if none)."""
+        score = torch.rand(free.shape, generator=self.generator, device=self.device)
+        return torch.where(free, score, -1.0).argmax(1)
+
+
+def _packed(entries: Tensor, seen: Tensor) -> Tensor:
+    """`entries [B, n, K, D]` with the `seen [B, n, K]` ones moved to the front in their order and the
+    other slots `(-1, -1, 0)` (truncated to D)."""
+    B, n, K, D = entries.shape
+    slot = torch.where(seen, seen.long().cumsum(-1) - 1, K)  # slot K collects the unseen ones
+    empty = entries.new_tensor([-1, -1, 0][:D])
+    out = empty.expand(B, n, K + 1, D).clone()
+    out.scatter_(2, slot.unsqueeze(-1).expand(-1, -1, -1, D), entries)
+    return out[:, :, :K]
