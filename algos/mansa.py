@@ -135,7 +135,7 @@ class MANSA(Algorithm):
     def cl_calls(self, step: Step) -> Tensor:
         """`[B]`: how many CL calls `g = 1` makes at `step` (its live agents, or 1 per step)."""
         if self.config.cl_call == "step":
-            return torch.ones(self.env.num_envs, device=self.device)
+            return torch.ones_like(step.done, dtype=torch.float)
         return sum(group.alive.sum(1) for group in step.groups.values()).float()
 
     def team_reward(self, step: Step) -> Tensor:
@@ -158,7 +158,7 @@ class MANSA(Algorithm):
     ) -> Step:
         """The switch's `Step` at `step`, `remaining` CL calls left: `g = 1` is legal where they pay for the step.
         After a transition, `final_remaining` is what was left at its end and `reward` the switch's reward."""
-        B = self.env.num_envs
+        B = step.done.shape[0]  # acting may run other copies than training (an evaluation environment)
         ones = torch.ones(B, 1, dtype=torch.bool, device=self.device)
         legal_cl = remaining >= self.cl_calls(step) if self.config.budget is not None else ones[:, 0]
         group = GroupStep(
@@ -298,6 +298,14 @@ class MANSA(Algorithm):
             learner.load_state_dict(state[name])
         self.iterations = int(state["iterations"])
         self.runner.restart()
+
+
+def pick(use_cl: Tensor, cl_actions: dict[str, Tensor], il_actions: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Every group's actions: the CL learner's in the copies where `use_cl [B]`, the IL learners' elsewhere."""
+    return {
+        group: torch.where(use_cl.reshape(-1, *[1] * (a.dim() - 1)), cl_actions[group], a)
+        for group, a in il_actions.items()
+    }
 
 
 def own_steps(rollout: Rollout, acted: Tensor) -> Rollout:

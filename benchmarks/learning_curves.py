@@ -32,6 +32,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -107,6 +108,10 @@ def run(job: dict) -> str:
         "train_return": [rows[step].get("train/episode_return", float("nan")) for step in steps],
         "eval_return": [float(np.mean(e["return"])) for e in points],
     }
+    if "label" in job:  # a variant of an algorithm (e.g. its hyperparameters) with a name of its own
+        result["label"] = job["label"]
+    for name in job.get("metrics", []):  # training metrics logged at each point, e.g. mansa/cl_fraction
+        result.setdefault("train_metrics", {})[name] = [rows[step].get(name, float("nan")) for step in steps]
     atomic_write_text(job["path"], json.dumps(result, indent=1))
     return job["path"]
 
@@ -166,7 +171,15 @@ def report(out_dir: Path, algos: list[str], tasks: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plot(path: Path, task: str, per_algo: dict, rng: np.random.Generator) -> None:
+def plot(
+    path: Path,
+    task: str,
+    per_algo: dict,
+    rng: np.random.Generator,
+    values: Any = lambda run: run["eval_return"],
+    ylabel: str = "evaluation return",
+) -> None:
+    """Mean over seeds and shaded 95% bootstrap interval of `values(run)` (one number per point) per algorithm."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,14 +187,14 @@ def plot(path: Path, task: str, per_algo: dict, rng: np.random.Generator) -> Non
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for algo, runs in sorted(per_algo.items()):
-        length = min(len(r["eval_return"]) for r in runs)
+        length = min(len(values(r)) for r in runs)
         x = np.array(runs[0]["env_steps"][:length])
-        y = np.array([r["eval_return"][:length] for r in runs])
+        y = np.array([values(r)[:length] for r in runs])
         bands = np.array([bootstrap_interval(y[:, i], rng, 2_000) for i in range(length)])
         ax.plot(x, y.mean(0), label=f"{algo} ({len(runs)} seeds)")
         ax.fill_between(x, bands[:, 0], bands[:, 1], alpha=0.2)
     ax.set_xlabel("environment steps")
-    ax.set_ylabel("evaluation return")
+    ax.set_ylabel(ylabel)
     ax.set_title(task)
     ax.legend()
     ax.grid(alpha=0.3)

@@ -114,11 +114,12 @@ def test_the_budget_is_never_exceeded_in_training_or_acting():
             episode[done] = 0
         assert metrics["mansa/max_episode_cl_calls"] <= 3
     assert most == 2  # the switch always asked: the budget held it at one CL step of 2 calls per episode
-    step, state = env.reset(seed=1), algo.initial_policy_state(8)
+    other = DistractorMatch(num_envs=3, seed=1, rounds=4)  # acting also runs other copies than training's
+    step, state = other.reset(seed=1), algo.initial_policy_state(3)
     for _ in range(12):
         actions, state = algo.act(step, state)
         assert bool((state["remaining"] >= 0).all())
-        step = env.step(actions)
+        step = other.step(actions)
 
 
 # ---------------------------------------------------------------------------------------------- learning
