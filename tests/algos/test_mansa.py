@@ -176,14 +176,14 @@ def test_an_experiment_resumes_and_logs_the_cl_fraction(tmp_path):
         "env": "test/toy_walk",
         "algo": {"name": "mansa", "budget": 6, "rollout_length": 16, "il": {"epochs": 2}},
         "num_envs": 4,
-        "eval_episodes": 4,
+        "eval_episodes": 2,
         "progress": False,
         "run_dir": str(tmp_path),
     }
-    marl.Experiment(run, total_steps=128, eval_every=64).run()
-    resumed = marl.Experiment(run, total_steps=256, eval_every=64)
+    marl.Experiment(run, total_steps=64, eval_every=64).run()
+    resumed = marl.Experiment(run, total_steps=128, eval_every=64)
     resumed.run()
-    assert [row["step"] for row in resumed.metrics] == [64, 128, 192, 256]
+    assert [row["step"] for row in resumed.metrics] == [64, 128]
     assert all(0 <= row["mansa/cl_fraction"] <= 1 for row in resumed.metrics)
     assert all(row["mansa/max_episode_cl_calls"] <= 6 for row in resumed.metrics)
 
