@@ -122,6 +122,12 @@ def bootstrap_interval(samples: np.ndarray, rng: np.random.Generator, resamples:
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def difference_interval(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple:
+    """95% percentile bootstrap interval of `mean(a) - mean(b)` (independent resamples of each)."""
+    diffs = rng.choice(a, (10_000, len(a))).mean(1) - rng.choice(b, (10_000, len(b))).mean(1)
+    return tuple(float(x) for x in np.percentile(diffs, [2.5, 97.5]))
+
+
 def load_runs(out_dir: Path) -> dict:
     runs: dict = {}
     for path in sorted((out_dir / "runs").glob("*/*/seed_*.json")):
@@ -158,12 +164,8 @@ def report(out_dir: Path, algos: list[str], tasks: list[str]) -> str:
             cells.append(f"{finals[a].mean():.2f} [{lo:.2f}, {hi:.2f}] ({len(finals[a])})")
         if compare:
             if "dpo" in finals and "ippo" in finals:
-                diffs = rng.choice(finals["dpo"], (10_000, len(finals["dpo"]))).mean(1) - rng.choice(
-                    finals["ippo"], (10_000, len(finals["ippo"]))
-                ).mean(1)
-                diff = finals["dpo"].mean() - finals["ippo"].mean()
-                lo, hi = np.percentile(diffs, [2.5, 97.5])
-                cells.append(f"{diff:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+                lo, hi = difference_interval(finals["dpo"], finals["ippo"], rng)
+                cells.append(f"{finals['dpo'].mean() - finals['ippo'].mean():+.2f} [{lo:+.2f}, {hi:+.2f}]")
             else:
                 cells.append("-")
         lines.append("| " + " | ".join(cells) + " |")

@@ -11,8 +11,8 @@ which git ignores) that also records the training metrics `mansa/cl_fraction` (t
 agent-steps whose action came from the CL policy) and `mansa/max_episode_cl_calls` at every point.
 
 The report (`OUT/results.md`, also printed; `--report-only` rebuilds it) gives, per task and variant, the
-final evaluation return and the CL-call fraction of the last point, means over seeds with 95% bootstrap
-intervals of the mean, and plots both over training (`OUT/plots/<task>_return.png`, `..._cl_fraction.png`).
+final evaluation return, its difference from CL alone and the CL-call fraction of the last point, means
+over seeds with 95% bootstrap intervals (of the mean, of the difference of means), and plots both over training (`OUT/plots/<task>_return.png`, `..._cl_fraction.png`).
 """
 
 from __future__ import annotations
@@ -70,20 +70,25 @@ def report(out_dir: Path, tasks: list[str]) -> str:
         "last training iterations (CL calls / live agent-steps), mean over seeds [95% bootstrap interval of the "
         "mean] (seeds)",
         "",
-        "| task | variant | return | CL-call fraction | max CL calls in an episode |",
-        "|---|---|---|---|---|",
+        "| task | variant | return | return - CL alone | CL-call fraction | max CL calls in an episode |",
+        "|---|---|---|---|---|---|",
     ]
     for task in [t for t in tasks if t in runs]:
         per_label = {label: runs[task][label] for label in variants(task) if label in runs[task]}
+        cl_alone = np.array([r["eval_return"][-1] for r in per_label.get("mappo", [])])
         for label, group in per_label.items():
             cells = [task, label]
-            for values in (
-                [r["eval_return"][-1] for r in group],
-                [cl_fraction(r)[-1] for r in group],
-            ):
-                values = np.array(values)
-                lo, hi = lc.bootstrap_interval(values, rng)
-                cells.append(f"{values.mean():.3f} [{lo:.3f}, {hi:.3f}] ({len(values)})")
+            returns = np.array([r["eval_return"][-1] for r in group])
+            fractions = np.array([cl_fraction(r)[-1] for r in group])
+            lo, hi = lc.bootstrap_interval(returns, rng)
+            cells.append(f"{returns.mean():.3f} [{lo:.3f}, {hi:.3f}] ({len(returns)})")
+            if len(cl_alone) and label != "mappo":
+                lo, hi = lc.difference_interval(returns, cl_alone, rng)
+                cells.append(f"{returns.mean() - cl_alone.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
+            else:
+                cells.append("-")
+            lo, hi = lc.bootstrap_interval(fractions, rng)
+            cells.append(f"{fractions.mean():.3f} [{lo:.3f}, {hi:.3f}] ({len(fractions)})")
             most = [
                 max(r["train_metrics"]["mansa/max_episode_cl_calls"]) for r in group if "train_metrics" in r
             ]

@@ -87,7 +87,10 @@ def test_the_mansa_report_gives_return_and_cl_fraction_of_every_variant(tmp_path
     grid.main()
     rows = {line.split(" | ")[1]: line for line in (tmp_path / "results.md").read_text().splitlines()[4:]}
     assert set(rows) == set(grid.variants(task))
-    assert "| -20.000 [-20.000, -20.000] (2) | 0.000 [0.000, 0.000] (2) | - |" in rows["ippo"]
-    assert "| 1.000 [1.000, 1.000] (2) |" in rows["mappo"]  # CL alone calls CL at every agent-step
+    assert (
+        "| -20.000 [-20.000, -20.000] (2) | +0.000 [+0.000, +0.000] | 0.000 [0.000, 0.000] (2) | - |"
+        in rows["ippo"]
+    )
+    assert "| - | 1.000 [1.000, 1.000] (2) |" in rows["mappo"]  # CL alone calls CL at every agent-step
     assert "| 0.250 [0.250, 0.250] (2) | 9 |" in rows["mansa_budget"]
     assert (tmp_path / "plots" / "mpe__simple_spread_cl_fraction.png").is_file()
