@@ -66,9 +66,12 @@ def report(out_dir: Path, tasks: list[str]) -> str:
         data = json.loads(path.read_text())
         runs.setdefault(data["task"], {}).setdefault(data["label"], []).append(data)
     lines = [
-        "Final evaluation return (mean episode return per agent at the last point) and CL-call fraction of the "
-        "last training iterations (CL calls / live agent-steps), mean over seeds [95% bootstrap interval of the "
-        "mean] (seeds)",
+        "Final evaluation return (mean episode return per agent at the last point, stochastic policies, the "
+        "switch included) and CL-call fraction of the training iterations of the last point (CL calls / live "
+        "agent-steps), mean over seeds [95% bootstrap interval of the mean] (seeds); return - CL alone: "
+        "difference of the means [95% bootstrap interval]; max CL calls in an episode: the highest point of "
+        "any seed, a point holding the mean over its iterations of each iteration's most CL calls in one "
+        "episode",
         "",
         "| task | variant | return | return - CL alone | CL-call fraction | max CL calls in an episode |",
         "|---|---|---|---|---|---|",
