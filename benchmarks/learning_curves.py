@@ -32,6 +32,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -107,6 +108,10 @@ def run(job: dict) -> str:
         "train_return": [rows[step].get("train/episode_return", float("nan")) for step in steps],
         "eval_return": [float(np.mean(e["return"])) for e in points],
     }
+    if "label" in job:  # a variant of an algorithm (e.g. its hyperparameters) with a name of its own
+        result["label"] = job["label"]
+    for name in job.get("metrics", []):  # training metrics logged at each point, e.g. mansa/cl_fraction
+        result.setdefault("train_metrics", {})[name] = [rows[step].get(name, float("nan")) for step in steps]
     atomic_write_text(job["path"], json.dumps(result, indent=1))
     return job["path"]
 
@@ -115,6 +120,12 @@ def bootstrap_interval(samples: np.ndarray, rng: np.random.Generator, resamples:
     """95% percentile bootstrap interval of the mean."""
     means = rng.choice(samples, size=(resamples, len(samples)), replace=True).mean(axis=1)
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def difference_interval(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple:
+    """95% percentile bootstrap interval of `mean(a) - mean(b)` (independent resamples of each)."""
+    diffs = rng.choice(a, (10_000, len(a))).mean(1) - rng.choice(b, (10_000, len(b))).mean(1)
+    return tuple(float(x) for x in np.percentile(diffs, [2.5, 97.5]))
 
 
 def load_runs(out_dir: Path) -> dict:
@@ -153,12 +164,8 @@ def report(out_dir: Path, algos: list[str], tasks: list[str]) -> str:
             cells.append(f"{finals[a].mean():.2f} [{lo:.2f}, {hi:.2f}] ({len(finals[a])})")
         if compare:
             if "dpo" in finals and "ippo" in finals:
-                diffs = rng.choice(finals["dpo"], (10_000, len(finals["dpo"]))).mean(1) - rng.choice(
-                    finals["ippo"], (10_000, len(finals["ippo"]))
-                ).mean(1)
-                diff = finals["dpo"].mean() - finals["ippo"].mean()
-                lo, hi = np.percentile(diffs, [2.5, 97.5])
-                cells.append(f"{diff:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+                lo, hi = difference_interval(finals["dpo"], finals["ippo"], rng)
+                cells.append(f"{finals['dpo'].mean() - finals['ippo'].mean():+.2f} [{lo:+.2f}, {hi:+.2f}]")
             else:
                 cells.append("-")
         lines.append("| " + " | ".join(cells) + " |")
@@ -166,7 +173,15 @@ def report(out_dir: Path, algos: list[str], tasks: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plot(path: Path, task: str, per_algo: dict, rng: np.random.Generator) -> None:
+def plot(
+    path: Path,
+    task: str,
+    per_algo: dict,
+    rng: np.random.Generator,
+    values: Any = lambda run: run["eval_return"],
+    ylabel: str = "evaluation return",
+) -> None:
+    """Mean over seeds and shaded 95% bootstrap interval of `values(run)` (one number per point) per algorithm."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,14 +189,14 @@ def plot(path: Path, task: str, per_algo: dict, rng: np.random.Generator) -> Non
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for algo, runs in sorted(per_algo.items()):
-        length = min(len(r["eval_return"]) for r in runs)
+        length = min(len(values(r)) for r in runs)
         x = np.array(runs[0]["env_steps"][:length])
-        y = np.array([r["eval_return"][:length] for r in runs])
+        y = np.array([values(r)[:length] for r in runs])
         bands = np.array([bootstrap_interval(y[:, i], rng, 2_000) for i in range(length)])
         ax.plot(x, y.mean(0), label=f"{algo} ({len(runs)} seeds)")
         ax.fill_between(x, bands[:, 0], bands[:, 1], alpha=0.2)
     ax.set_xlabel("environment steps")
-    ax.set_ylabel("evaluation return")
+    ax.set_ylabel(ylabel)
     ax.set_title(task)
     ax.legend()
     ax.grid(alpha=0.3)

@@ -141,35 +141,55 @@ class RolloutCollector:
     @torch.no_grad()
     def collect(self, generator: torch.Generator) -> Rollout:
         """`rollout_length` steps of every copy; the rollout's tensors are reused by the next call."""
-        if self._carry is None or not self.runner.started:
-            self._begin()
-        T, carry, per_copy, stores = self.length, self._carry, self._per_copy, self._stores
+        if not self.runner.started:
+            self._carry = None
         step = self.runner.step
-        for t in range(T):
-            write(per_copy, "state", t, step.state, T)
-            write(per_copy, "first", t, carry["first"], T)
-            actions = {}
-            for g, model in self.models.items():
-                actions[g] = self._act(g, model, step, t, stores[g], generator)
-            step = self.runner.advance(actions)
-            write(per_copy, "done", t, step.done, T)
-            no_reset = torch.zeros_like(step.done)
-            for g, model in self.models.items():
-                store, group_step = stores[g], step[g]
-                write(store, "reward", t, group_step.reward, T)
-                write(store, "terminated", t, group_step.terminated, T)
-                # the value of the ended episode's last observation, continuing its recurrent state; a graph
-                # critic reads the current neighbours (the contract keeps no final neighbours)
-                final_value_n, _ = model.critic(
-                    leading(step.final_obs[g]),
-                    leading(step.final_state),
-                    carry["critic_h"][g],
-                    leading(no_reset[:, None].expand_as(group_step.alive)),
-                    neighbour_tensors(group_step.neighbours) if model.uses_neighbours else None,
-                )
-                write(store, "final_value", t, self.normalizers[g].denormalize(final_value_n[0]), T)
-            carry["first"] = step.done
-        for g, model in self.models.items():  # bootstrap value of the observation after the last step
+        for t in range(self.length):
+            step = self.runner.advance(self.act(t, step, generator))
+            self.record(t, step)
+        return self.finish(step)
+
+    # The three parts of one rollout, for a learner that steps the environment itself (MANSA runs several
+    # collectors in lockstep on one environment): `act` before each step, `record` after it, `finish` after
+    # the last one.
+    @torch.no_grad()
+    def act(self, t: int, step: Step, generator: torch.Generator) -> dict[str, Tensor]:
+        """Every group's actions at rollout step t from `step`, storing what the update will need."""
+        if self._carry is None:
+            self._begin()
+        write(self._per_copy, "state", t, step.state, self.length)
+        write(self._per_copy, "first", t, self._carry["first"], self.length)
+        return {
+            g: self._act(g, model, step, t, self._stores[g], generator) for g, model in self.models.items()
+        }
+
+    @torch.no_grad()
+    def record(self, t: int, step: Step) -> None:
+        """Store the outcome of rollout step t (`step` is what the environment returned)."""
+        T, carry = self.length, self._carry
+        write(self._per_copy, "done", t, step.done, T)
+        no_reset = torch.zeros_like(step.done)
+        for g, model in self.models.items():
+            store, group_step = self._stores[g], step[g]
+            write(store, "reward", t, group_step.reward, T)
+            write(store, "terminated", t, group_step.terminated, T)
+            # the value of the ended episode's last observation, continuing its recurrent state; a graph
+            # critic reads the current neighbours (the contract keeps no final neighbours)
+            final_value_n, _ = model.critic(
+                leading(step.final_obs[g]),
+                leading(step.final_state),
+                carry["critic_h"][g],
+                leading(no_reset[:, None].expand_as(group_step.alive)),
+                neighbour_tensors(group_step.neighbours) if model.uses_neighbours else None,
+            )
+            write(store, "final_value", t, self.normalizers[g].denormalize(final_value_n[0]), T)
+        carry["first"] = step.done
+
+    @torch.no_grad()
+    def finish(self, step: Step) -> Rollout:
+        """The rollout, with the bootstrap value of `step` (the observation after the last step)."""
+        carry, stores = self._carry, self._stores
+        for g, model in self.models.items():
             starts = carry["first"][:, None] | step[g].joined
             value_n, _ = model.critic(
                 leading(step[g].obs),
@@ -179,7 +199,7 @@ class RolloutCollector:
                 neighbour_tensors(step[g].neighbours) if model.uses_neighbours else None,
             )
             stores[g]["last_value"] = self.normalizers[g].denormalize(value_n[0])
-        self.rollout = Rollout(groups=stores, **per_copy)
+        self.rollout = Rollout(groups=stores, **self._per_copy)
         return self.rollout
 
     def _act(

@@ -27,6 +27,7 @@ from marl.learning.algorithm import Algorithm, Iteration, coerce_config
 from marl.learning.collector import (
     Batch,
     Minibatch,
+    Rollout,
     RolloutCollector,
     leading,
     make_batch,
@@ -219,9 +220,11 @@ class OnPolicyAlgorithm(Algorithm):
     # ---------------------------------------------------------------- the Algorithm interface
     def prepare_batch(self) -> Batch:
         """Collect one rollout and turn it into the batch the update reads."""
+        return self.batch_from(self.collector.collect(self.generator))
+
+    def batch_from(self, rollout: Rollout) -> Batch:
+        """The batch the update reads from a rollout of this learner's collector."""
         cfg = self.config
-        rollout = self.collector.collect(self.generator)
-        self.env_steps += cfg.rollout_length * self.env.num_envs
         return make_batch(
             rollout,
             self.value_normalizers,
@@ -232,12 +235,19 @@ class OnPolicyAlgorithm(Algorithm):
         )
 
     def train_iteration(self) -> Iteration:
+        return self.learn(self.prepare_batch())
+
+    def learn(self, batch: Batch) -> Iteration:
+        """One update from a batch of `rollout_length` steps of every copy (learning rates annealed from the
+        steps taken before them), counted into the steps and iterations."""
         self.models.train()
         lr = self._anneal_learning_rates()
-        metrics = self.update(self.prepare_batch())
+        metrics = self.update(batch)
         metrics["lr"] = lr
+        env_steps = self.config.rollout_length * self.env.num_envs
+        self.env_steps += env_steps
         self.iterations += 1
-        return Iteration(env_steps=self.config.rollout_length * self.env.num_envs, metrics=metrics)
+        return Iteration(env_steps=env_steps, metrics=metrics)
 
     def initial_policy_state(self, num_envs: int) -> dict[str, Tensor] | None:
         if not self.recurrent:

@@ -257,10 +257,24 @@ def _one_line(err: BaseException) -> str:
 def merge_values(cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
     """`cfg` with `values` merged over it; a key its schemas lack or a value of the wrong type raises
     ValueError naming the key."""
+    open_mappings(cfg)
     try:
         return OmegaConf.merge(cfg, values)
     except (ConfigKeyError, ValidationError) as err:
         raise ValueError(f"run config key {err.full_key!r}: {str(err).splitlines()[0]}") from None
+
+
+def open_mappings(cfg: DictConfig) -> None:
+    """Let the free-form mappings of a schema (fields typed `dict[str, Any]`, such as MANSA's hyperparameters
+    of its learners) take keys the schema cannot know; every other node stays closed to unknown keys."""
+    for key in cfg:
+        node = cfg._get_node(key)
+        if not isinstance(node, DictConfig):
+            continue
+        if node._metadata.object_type is dict and node._metadata.element_type is Any:
+            OmegaConf.set_struct(node, False)
+        else:
+            open_mappings(node)
 
 
 def _new_directory(path: str) -> str:
