@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 from marl.core.registry import (
+    MissingDependency,
     RegistryError,
     list_algos,
     list_envs,
@@ -52,6 +53,7 @@ __all__ = [
     "GroupSpec",
     "GroupStep",
     "Iteration",
+    "MissingDependency",
     "Neighbours",
     "Observation",
     "RandomConfig",

@@ -332,6 +332,8 @@ class PettingZooEnv(BatchedEnv):
     so a copy can be replayed in the raw environment.
     """
 
+    external_copies = True
+
     def __init__(
         self,
         env_fn: Callable[[], ParallelEnv],

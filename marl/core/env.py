@@ -192,6 +192,9 @@ class BatchedEnv:
     # False for environments whose resets and rules draw no randomness (a fixed layout and start): then two
     # seeds give the same trajectory under the same actions, and the conformance suite expects no difference
     random_dynamics: bool = True
+    # True for wrappers of external, unbatched environments (one instance per copy, stepped in a Python loop on
+    # the host whatever `device` is): the conformance suite skips its batched-operations and device checks
+    external_copies: bool = False
 
     def __init__(
         self,

@@ -28,6 +28,15 @@ class RegistryError(LookupError):
         return str(self.args[0])
 
 
+class MissingDependency(ModuleNotFoundError):
+    """A registered environment whose optional dependency is not installed: its id stays listed (so that
+    `marl list` shows it) and building it raises this, with a message that says how to install what is
+    missing. The conformance suite skips such an environment instead of failing it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 @dataclass(frozen=True)
 class EnvEntry:
     env_id: str

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from marl.core.registry import MissingDependency
+
 USAGE = """usage: marl COMMAND [ARGS]
 
 commands:
@@ -29,7 +31,7 @@ traceback. Ctrl-C during training writes a checkpoint; the same command resumes.
 
 JOBS = ("train", "eval", "render", "play")
 # what a user's config or input gets wrong; reported in one line unless --debug
-USER_ERRORS = (ValueError, TypeError, LookupError, FileNotFoundError, NotADirectoryError)
+USER_ERRORS = (ValueError, TypeError, LookupError, FileNotFoundError, NotADirectoryError, MissingDependency)
 # Hydra's own records (.hydra/) and its empty job log would land in, and rewrite, the run directory of a run
 # that is refused, evaluated or rendered; the run's config.yaml is its record
 HYDRA_QUIET = ("hydra.output_subdir=null", "hydra/job_logging=none")

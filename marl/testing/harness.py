@@ -17,6 +17,7 @@ from torch import Tensor
 
 from marl.core import registry
 from marl.core.env import BatchedEnv
+from marl.core.registry import MissingDependency
 
 EnvSource = str | Callable[..., BatchedEnv] | BatchedEnv
 
@@ -49,12 +50,15 @@ class Subject:
     def make(
         self, num_envs: int | None = None, seed: int | None = None, device: str | None = None
     ) -> BatchedEnv:
-        env = self.factory(
-            num_envs=self.num_envs if num_envs is None else num_envs,
-            device=self.device if device is None else device,
-            seed=self.seed if seed is None else seed,
-            **self.make_kwargs,
-        )
+        try:
+            env = self.factory(
+                num_envs=self.num_envs if num_envs is None else num_envs,
+                device=self.device if device is None else device,
+                seed=self.seed if seed is None else seed,
+                **self.make_kwargs,
+            )
+        except MissingDependency as missing:  # an optional dependency that is not installed here
+            raise CheckSkipped(str(missing)) from missing
         if not isinstance(env, BatchedEnv):
             raise TypeError(
                 f"the factory of {self.name} returned {type(env).__name__}, not a marl.BatchedEnv"

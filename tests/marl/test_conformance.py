@@ -3,7 +3,8 @@
 Parametrised over `marl.list_envs()`, so each new environment is checked as soon as it registers; mpe2's
 particle worlds (through `marl.from_pettingzoo`) are registered here so that the bridge's wrapper is checked
 too, and the contract's test environment with respawns and late joins is checked by class, as a plugin
-author's test would. Small batches and few steps keep the whole grid to a few minutes on two cores.
+author's test would. The smacv2/* ids need SMACv2 and StarCraft II and skip where they are missing; their
+adapter is checked over a stand-in game with SMACv2's interface. Small batches and few steps keep the whole grid to a few minutes on two cores.
 
 Ids made by one factory (the kitchen's layouts, say) run the same code with other data: every id gets the
 contract checks, and PettingZoo's own tests (the slow part: thousands of steps one agent at a time) run on the
@@ -15,16 +16,27 @@ from collections import defaultdict
 
 import pytest
 from arena_env import RespawnArena
+from smacv2_standin import StandInSMACv2
 
 import marl
 import marl.testing
-from envs import pettingzoo_peers
+from envs import pettingzoo_peers, smacv2
 from marl.core import registry
 
 pettingzoo_peers.register()
+smacv2.register()
+
+
+def smacv2_standin(**run) -> smacv2.SMACv2Env:
+    """The smacv2/* adapter over stand-in games (3 allies, 4 enemies)."""
+    config = smacv2.capability_config("zerg", 3, 4)
+    return smacv2.SMACv2Env(lambda seed: StandInSMACv2(config, seed=seed, continuing_episode=True), **run)
+
+
 SOURCES = {env_id: env_id for env_id in marl.list_envs()} | {
     "RespawnArena": RespawnArena,
     "RespawnArena(late_join=3)": functools.partial(RespawnArena, late_join=3),
+    "SMACv2Env(stand-in)": smacv2_standin,
 }
 
 
