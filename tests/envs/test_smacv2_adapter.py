@@ -252,3 +252,21 @@ def test_without_smacv2_marl_train_stops_with_that_message_in_one_line(tmp_path,
     assert stop.value.code == 2 and len(err.splitlines()) == 1
     assert err.startswith("marl train: the smacv2/* environments need SMACv2 and StarCraft II")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_game_that_breaks_smacv2s_interface_is_refused_clearly():
+    config = capability_config("protoss", 3, 4)
+
+    class NoLimit(StandInSMACv2):
+        def get_env_info(self):
+            return {k: v for k, v in super().get_env_info().items() if k != "episode_limit"}
+
+    class ShortObs(StandInSMACv2):
+        def get_obs(self):
+            return [o[:-1] for o in super().get_obs()]
+
+    with pytest.raises(KeyError, match="lacks \\['episode_limit'\\]"):
+        SMACv2Env(lambda seed: NoLimit(config, seed=seed))
+    env = SMACv2Env(lambda seed: ShortObs(config, seed=seed), num_envs=2)
+    with pytest.raises(ValueError, match=r"copy 0: get_obs\(\) has shape \(3, 36\), expected \(3, 37\)"):
+        env.reset()
