@@ -13,9 +13,10 @@ from arena_env import RespawnArena
 
 import marl
 import marl.testing
-from envs import pettingzoo_peers
+from envs import pettingzoo_peers, robots
 
 pettingzoo_peers.register()
+robots.register()  # until the installed entry points list it
 SOURCES = {env_id: env_id for env_id in marl.list_envs()} | {
     "RespawnArena": RespawnArena,
     "RespawnArena(late_join=3)": functools.partial(RespawnArena, late_join=3),
