@@ -263,6 +263,7 @@ class RobotsEnv(BatchedEnv):
             self.obstacle_pos = self.where(mask, obstacles, self.obstacle_pos)
             self.obstacle_valid = self.where(mask, valid, self.obstacle_valid)
         self.multipliers = self.where(mask, torch.zeros_like(self.multipliers), self.multipliers)
+        self.last_rows = None  # (a copy that did not reset keeps its multipliers; the others are zero)
         for name, value in self._episode.items():
             fresh = torch.full_like(value, -1.0) if name == "reach_time" else torch.zeros_like(value)
             self._episode[name] = self.where(mask, fresh, value)
@@ -377,10 +378,29 @@ class RobotsEnv(BatchedEnv):
         A, b, mask = self.barrier_rows(gain)
         lower, upper = self.command_box()
         result = safety_filter(
-            command, A, b, mask, lower, upper, iterations=self.iterations, warm_start=self.multipliers
+            command, A, b, mask, lower, upper, iterations=self.iterations, warm_start=self._warm_start()
         )
         self.multipliers, self.last_filter = result.multipliers, result
         return result.u
+
+    def _warm_start(self) -> Tensor:
+        """Last step's multipliers moved to the slots where the same neighbour (obstacle) sits now: slots are
+        sorted by distance, so a neighbour's row moves between slots from one step to the next."""
+        if self.last_rows is None:
+            return self.multipliers
+        k = self.k_neighbours
+        parts = []
+        for now, before, lam in zip(
+            (self.neighbours(), self.obstacles()),
+            self.last_rows,
+            (self.multipliers[..., :k], self.multipliers[..., k:]),
+            strict=True,
+        ):
+            if now is None:
+                continue
+            same = (now.index[..., :, None] == before.index[..., None, :]) & before.mask[..., None, :]
+            parts.append((same & now.mask[..., None]).float() @ lam[..., None])
+        return torch.cat(parts, dim=2)[..., 0]
 
     # ------------------------------------------------------------------ step
     def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
@@ -389,11 +409,11 @@ class RobotsEnv(BatchedEnv):
             nominal, gain = self.nominal_command(), self.gain_of(a[..., 0])
         else:
             nominal, gain = a * self.command_limit, torch.full_like(a[..., 0], self.cbf_gain)
-        self.last_rows = (self.neighbours(), self.obstacles())
         if self.filtered:
             command = self._filter(nominal, gain)
             infeasible = self.last_filter.infeasible.float()
             change = (command - nominal).norm(dim=-1) / self.command_limit
+            self.last_rows = (self.neighbours(), self.obstacles())
         else:
             lower, upper = self.command_box()
             command = torch.minimum(torch.maximum(nominal, lower), upper)

@@ -30,13 +30,19 @@ need hard guarantees keep a small margin in the barrier (the robots environment 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-# a row counts as violated (for the closed-form check and the reported slack) beyond this, relative to |b|
+# a row counts as violated (in the closed-form and polishing checks) beyond this, relative to 1 + |b|; in float32
+# the rounding floor `50 eps` (6e-6) takes over
 _FEASIBILITY_TOLERANCE = 1e-6
+
+
+def _tolerance(like: Tensor) -> float:
+    return max(_FEASIBILITY_TOLERANCE, 50 * torch.finfo(like.dtype).eps)
 
 
 @dataclass
@@ -120,7 +126,7 @@ def safety_filter(
     def violation(u: Tensor) -> Tensor:  # [..., m], >= 0
         return ((A @ u[..., None])[..., 0] - b).clamp_min(0.0)
 
-    tol = _FEASIBILITY_TOLERANCE * (1.0 + b.abs())
+    tol = _tolerance(b) * (1.0 + b.abs())
     # tier 1: the minimiser over the box alone (u_nom clipped), or over the most violated row alone (the
     # projection onto its half-space); either is the solution when it satisfies all the other constraints
     box_only = (violation(clipped) <= tol).all(-1)
@@ -198,40 +204,45 @@ def _dual_projected_gradient(
 def _polish(
     u_nom: Tensor, A: Tensor, b: Tensor, lower: Tensor, upper: Tensor, u: Tensor, lam: Tensor, penalty: float
 ) -> tuple[Tensor, Tensor]:
-    """OSQP-style polishing: guess the active set from the iterate (components at a bound; rows with a positive
-    multiplier, or only the largest multipliers, since a short budget leaves small spurious ones), solve that
-    equality-constrained problem exactly, and keep the first guess that passes the KKT conditions (feasible,
-    row multipliers >= 0, box multipliers of the right sign): it is then the exact solution. Elsewhere the
-    iterate stays. Robots with a multiplier at the cap (slack in use) keep the iterate."""
+    """Polishing, as OSQP does: guess the active set, solve that equality-constrained problem exactly, and keep
+    the result where it passes the KKT conditions (feasible, row multipliers >= 0, box multipliers of the right
+    sign), since it is then the exact solution. The box components are those at a bound in the iterate; the
+    rows are tried as the iterate's (positive multipliers), then every set of at most d of its `d + 2` most
+    likely rows (largest multiplier plus residual), because a short budget leaves nearly-tight rows with
+    spurious multipliers. Elsewhere the iterate stays, and so do robots with a multiplier at the cap (slack in
+    use)."""
+    tol = _tolerance(b) * (1.0 + b.abs())
     at_upper, at_lower = u >= upper, u <= lower
     fixed = at_upper | at_lower
     u_fixed = torch.where(at_upper, upper, torch.where(at_lower, lower, 0.0))
     free_nom = torch.where(fixed, 0.0, u_nom)
     reduced_b = b - (A @ u_fixed[..., None])[..., 0]
-    tol = _FEASIBILITY_TOLERANCE * (1.0 + b.abs())
-    order = lam.argsort(-1, descending=True)
-    ranks = torch.empty_like(order).scatter_(
-        -1, order, torch.arange(lam.shape[-1]).to(order).expand_as(order)
-    )
-    guesses = [lam > 0, lam >= 1e-2 * lam.amax(-1, keepdim=True)]
-    guesses += [(lam > 0) & (ranks < k) for k in range(1, min(u.shape[-1], lam.shape[-1]) + 1)]
-    done = torch.zeros_like(fixed[..., 0])
+    d, m = u.shape[-1], lam.shape[-1]
+    residual = (A @ u[..., None])[..., 0] - b
+    likely = lam > 0
+    top = (lam + residual).topk(min(d + 2, m), dim=-1).indices  # nearly tight or violated, or bound
+    guesses = [likely]
+    for size in range(1, d + 1):
+        for subset in itertools.combinations(range(top.shape[-1]), size):
+            guesses.append(torch.zeros_like(likely).scatter_(-1, top[..., list(subset)], True))
+    done = ~(lam < penalty).all(-1)  # slack in use: keep the iterate
     u_out, lam_out = u, lam
     for rows in guesses:
+        if u.device.type == "cpu" and bool(done.all()):  # free to check on the CPU
+            break
         G = torch.where(rows[..., None] & ~fixed[..., None, :], A, 0.0)  # active rows, free components
         rhs = torch.where(rows, (G @ free_nom[..., None])[..., 0] - reduced_b, 0.0)
         mu = (torch.linalg.pinv(G @ G.transpose(-1, -2), hermitian=True) @ rhs[..., None])[..., 0]
         polished = torch.where(fixed, u_fixed, free_nom - (G.transpose(-1, -2) @ mu[..., None])[..., 0])
-        box_force = u_nom - polished - (A.transpose(-1, -2) @ mu[..., None])[..., 0]  # nu_upper - nu_lower
+        force = u_nom - polished - (A.transpose(-1, -2) @ mu[..., None])[..., 0]  # nu_upper - nu_lower
+        sign = 50 * torch.finfo(b.dtype).eps * (1.0 + mu.abs().amax(-1, keepdim=True))  # rounding
+        box_ok = torch.where(at_upper, force >= -sign, torch.where(at_lower, force <= sign, True))
         ok = (
             ~done
             & ((A @ polished[..., None])[..., 0] - b <= tol).all(-1)
-            & (mu >= -1e-9).all(-1)
+            & (mu >= -sign).all(-1)
             & ((polished >= lower) & (polished <= upper)).all(-1)
-            & torch.where(at_upper, box_force >= -1e-9, torch.where(at_lower, box_force <= 1e-9, True)).all(
-                -1
-            )
-            & (lam < penalty).all(-1)
+            & box_ok.all(-1)
         )
         u_out = torch.where(ok[..., None], polished, u_out)
         lam_out = torch.where(ok[..., None], mu.clamp_min(0.0), lam_out)
