@@ -50,6 +50,7 @@ class RobotsConfig:
     max_accel: float = 1.0  # double integrator only
     dt: float = 0.1
     spacing: float = 4.0  # distance between neighbouring starts, in radii
+    jitter: float = 0.25  # starts and goals move by up to this many radii per axis, at random per episode
     n_obstacles: int = 0  # static discs placed between the starts and the goals
     obstacle_radius: float = 0.25
     k_neighbours: int = 6  # nearest robots each robot observes and keeps a barrier to
@@ -66,7 +67,7 @@ class RobotsConfig:
     nominal_gain: float = 1.0  # the built-in goal-seeking controller's proportional gain (control=gain)
     goal_tolerance: float = 0.05
     deadlock_window: int = 20  # steps below 5% of max_speed, away from the goal, that make a deadlock
-    max_steps: int = 200
+    max_steps: int | None = None  # None: 3 times the longest start-goal distance at max_speed, in steps
     progress_reward: float = 1.0
     goal_bonus: float = 1.0
     collision_penalty: float = 1.0
@@ -81,6 +82,7 @@ class RobotsConfig:
         for key in ("radius", "max_speed", "max_accel", "dt", "sensing_radius", "cbf_gain", "gain_min"):
             check_number(key, getattr(self, key), low=0.0, low_open=True)
         check_number("spacing", self.spacing, low=2.0, low_open=True)
+        check_number("jitter", self.jitter, low=0.0, high=(self.spacing - 2) / 2, high_open=True)
         check_int("n_obstacles", self.n_obstacles, low=0)
         check_number("obstacle_radius", self.obstacle_radius, low=0.0, low_open=True)
         check_int("k_neighbours", self.k_neighbours, low=1, high=self.n_agents - 1)
@@ -94,7 +96,8 @@ class RobotsConfig:
         check_number("nominal_gain", self.nominal_gain, low=0.0, low_open=True)
         check_number("goal_tolerance", self.goal_tolerance, low=0.0, low_open=True)
         check_positive_int("deadlock_window", self.deadlock_window)
-        check_positive_int("max_steps", self.max_steps)
+        if self.max_steps is not None:
+            check_positive_int("max_steps", self.max_steps)
         for key in ("progress_reward", "goal_bonus", "collision_penalty"):
             check_number(key, getattr(self, key), low=0.0)
         check_number("intervention_penalty", self.intervention_penalty, low=0.0)
@@ -179,6 +182,10 @@ class RobotsEnv(BatchedEnv):
         spacing = c.spacing * c.radius
         starts, goals, half = scenario_layout(scenario, c.n_agents, spacing)
         self.half = half  # the world drawn and normalised by: [-half, half]^2
+        longest = (
+            float((goals - starts).norm(dim=-1).max()) if scenario != "random" else 2 * math.sqrt(2) * half
+        )
+        max_steps = c.max_steps or math.ceil(3 * longest / (c.max_speed * c.dt))
         self.obstacle_blocks = self.n_obstacles > 0 and self.k_obstacles > 0
         own, neighbour_features, obstacle_features = 4, 4, 3
         size = own + self.k_neighbours * (neighbour_features + 1)
@@ -193,7 +200,7 @@ class RobotsEnv(BatchedEnv):
             num_envs=num_envs,
             device=device,
             seed=seed,
-            max_steps=c.max_steps,
+            max_steps=max_steps,
             state_space=state_space,
         )
         self._layout = (starts.to(self.device), goals.to(self.device))
@@ -271,21 +278,24 @@ class RobotsEnv(BatchedEnv):
         self._moved()
 
     def _draw_starts_goals(self) -> tuple[Tensor, Tensor]:
-        """Starts and goals `[B, N, 2]` of fresh episodes: the scenario's layout, rotated at random about the
-        centre (random: distinct cells drawn per episode, jittered by up to a quarter cell)."""
+        """Starts and goals `[B, N, 2]` of fresh episodes: the scenario's layout rotated at random about the
+        centre (random: distinct cells drawn per episode), each point moved by up to `jitter` radii per axis
+        (which breaks the exact symmetry of circle and swap; below `(spacing - 2) / 2` radii nothing overlaps)."""
         B, N, gen, dev = self.num_envs, self.n_agents, self.generator, self.device
         starts, goals = self._layout
         if self.scenario == "random":
-            spacing = self.config.spacing * self.radius
             cells = starts.shape[0]
-            start_cells = torch.rand(B, cells, generator=gen, device=dev).argsort(1)[:, :N]
-            goal_cells = torch.rand(B, cells, generator=gen, device=dev).argsort(1)[:, :N]
-            jitter = (torch.rand(B, 2, N, 2, generator=gen, device=dev) - 0.5) * (spacing / 2)
-            return starts[start_cells] + jitter[:, 0], goals[goal_cells] + jitter[:, 1]
-        angle = torch.rand(B, generator=gen, device=dev) * (2 * math.pi)
-        c, s = angle.cos()[:, None, None], angle.sin()[:, None, None]
-        rotation = torch.cat([torch.cat([c, s], 2), torch.cat([-s, c], 2)], 1)  # row vectors times it
-        return starts @ rotation, goals @ rotation
+            starts = starts[torch.rand(B, cells, generator=gen, device=dev).argsort(1)[:, :N]]
+            goals = goals[torch.rand(B, cells, generator=gen, device=dev).argsort(1)[:, :N]]
+        else:
+            angle = torch.rand(B, generator=gen, device=dev) * (2 * math.pi)
+            c, s = angle.cos()[:, None, None], angle.sin()[:, None, None]
+            rotation = torch.cat([torch.cat([c, s], 2), torch.cat([-s, c], 2)], 1)  # row vectors times it
+            starts, goals = starts @ rotation, goals @ rotation
+        jitter = (torch.rand(B, 2, N, 2, generator=gen, device=dev) * 2 - 1) * (
+            self.config.jitter * self.radius
+        )
+        return starts + jitter[:, 0], goals + jitter[:, 1]
 
     def _draw_obstacles(self, starts: Tensor, goals: Tensor) -> tuple[Tensor, Tensor]:
         """Obstacle centres `[B, M, 2]`: per obstacle the best of 32 uniform candidates in the middle of the
