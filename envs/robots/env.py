@@ -270,7 +270,8 @@ class RobotsEnv(BatchedEnv):
             self.obstacle_pos = self.where(mask, obstacles, self.obstacle_pos)
             self.obstacle_valid = self.where(mask, valid, self.obstacle_valid)
         self.multipliers = self.where(mask, torch.zeros_like(self.multipliers), self.multipliers)
-        self.last_rows = None  # (a copy that did not reset keeps its multipliers; the others are zero)
+        if self.last_filter is not None:  # a new episode has no active barriers to draw yet
+            self.last_filter.active = self.last_filter.active & ~mask[:, None, None]
         for name, value in self._episode.items():
             fresh = torch.full_like(value, -1.0) if name == "reach_time" else torch.zeros_like(value)
             self._episode[name] = self.where(mask, fresh, value)
