@@ -1,7 +1,10 @@
 """Robots environments: the filter keeps robots apart where the nominal controller collides, the metrics,
 the keys that the conformance grid (defaults only) does not reach, and the picture."""
 
+import math
+
 import pytest
+import torch
 
 import marl
 import marl.testing
@@ -103,3 +106,25 @@ def test_render_marks_active_constraints():
     assert frame.dtype.name == "uint8" and frame.shape == (500, 500, 3)
     red = (frame[..., 0] > 200) & (frame[..., 1] < 60) & (frame[..., 2] < 60)
     assert red.sum() > 0
+
+
+def test_a_graph_policy_learns_gains_and_drives_more_robots_unchanged():
+    """gnn_cbf's pieces: IPPO with model=gnn on control=gain trains, and its weights (no agent ids) act for
+    four times as many robots."""
+    from algos.ppo import IPPO
+    from marl.learning.models import ModelConfig
+
+    torch.manual_seed(0)
+    model = ModelConfig(kind="gnn", agent_id_size=0)
+    env = marl.make("robots/swap", num_envs=4, seed=0, n_agents=8, control="gain")
+    algo = IPPO(env, {"rollout_length": 8}, "cpu", model)
+    assert algo.models["robot"].uses_neighbours
+    assert all(math.isfinite(v) for v in algo.train_iteration().metrics.values())
+    big = marl.make("robots/swap", num_envs=2, seed=0, n_agents=32, control="gain")
+    transferred = IPPO(big, {"rollout_length": 8}, "cpu", model)
+    transferred.load_state_dict(algo.state_dict())
+    step, state = big.reset(), transferred.initial_policy_state(2)
+    for _ in range(3):
+        actions, state = transferred.act(step, state, deterministic=True)
+        step = big.step(actions)
+    assert big.last_filter is not None and actions["robot"].shape == (2, 32, 1)
