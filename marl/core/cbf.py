@@ -101,13 +101,17 @@ def safety_filter(
     penalty: float = 1e3,
     tolerance: float = 1e-4,
     closed_form: bool = True,
+    select_unsettled: bool | None = None,
 ) -> FilterResult:
     """Filter `u_nom [..., d]` through the rows `A [..., m, d] u <= b [..., m]` (where `mask [..., m]`) and
     the box `lower <= u <= upper` (each `[..., d]`), see the module docstring. `iterations`: the iterative
     tier's budget; `warm_start [..., m]`: multipliers from the previous call (e.g. `result.multipliers`);
     `penalty`: the slack's price (the largest multiplier a row may take); `tolerance`: slack above this flags
     the robot as infeasible (a budget too short to converge shows the same way); `closed_form=False` sends
-    every robot to the iterative tier (for tests and benchmarks)."""
+    every robot to the iterative tier (for tests and benchmarks). `select_unsettled`: run the iterative tier
+    only on the robots the closed form leaves (default: on the CPU, where selecting them is free; on an
+    accelerator it would wait for the device, so there every robot runs it and the closed form is kept
+    where it holds); both give the same result."""
     _check(u_nom, A, b, mask, lower, upper)
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
@@ -143,15 +147,16 @@ def safety_filter(
     # tier 2: the iterative solver on the robots the closed form does not settle (on the CPU only those;
     # on an accelerator all of them, since selecting them would wait for the device)
     rest = ~closed
-    if iterations > 0 and (u_nom.device.type != "cpu" or bool(rest.any())):
-        pick = rest if u_nom.device.type == "cpu" else torch.ones_like(rest)
+    select = u_nom.device.type == "cpu" if select_unsettled is None else select_unsettled
+    if iterations > 0 and (not select or bool(rest.any())):
+        pick = rest if select else torch.ones_like(rest)
         warm = warm_start if warm_start is not None else torch.zeros_like(b)
         if warm.shape != b.shape:
             raise ValueError(f"warm_start must be [..., m] = {tuple(b.shape)}, got {tuple(warm.shape)}")
         u_it, lam = _dual_projected_gradient(
             u_nom[pick], A[pick], b[pick], lower[pick], upper[pick], warm[pick], penalty, iterations
         )
-        if u_nom.device.type == "cpu":
+        if select:
             u, multipliers = u.clone(), multipliers.clone()
             u[pick], multipliers[pick] = u_it, lam
         else:

@@ -133,3 +133,12 @@ def test_rows_and_bad_input():
         safety_filter(
             u, torch.zeros(4, 3, 2), torch.zeros(4, 3), torch.ones(4, 3, dtype=torch.bool), box, -box
         )
+
+
+def test_the_accelerator_path_gives_the_cpu_result():
+    """Without selecting the unsettled robots (what runs on an accelerator) the result is the same."""
+    u_nom, A, b, mask, lower, upper = random_instances(300, 6, 2, seed=11, cbf_like=True)
+    selected = safety_filter(u_nom, A, b, mask, lower, upper, iterations=100, select_unsettled=True)
+    everyone = safety_filter(u_nom, A, b, mask, lower, upper, iterations=100, select_unsettled=False)
+    assert torch.allclose(selected.u, everyone.u, atol=1e-9)
+    assert torch.equal(selected.infeasible, everyone.infeasible)
