@@ -14,18 +14,23 @@ is flagged `infeasible` (that is how an infeasible CBF-QP shows, rather than as 
 
 `safety_filter` solves it in two tiers, both batched over every robot with no Python loop over robots:
 
-1. Closed form. The projection of `u_nom` onto one row's half-space, `u_nom - max(0, a^T u_nom - b) / ||a||^2 a`,
-   is the minimiser of the problem with that row alone; if it also satisfies every other row and the box it is
-   the exact solution of the whole problem (the solution is unique). This covers every robot with at most one
-   binding constraint and no binding input limit, which in a navigation scene is most of them.
+1. Closed form. `u_nom` clipped into the box is the minimiser with the box alone, and the projection of `u_nom`
+   onto the most violated row's half-space, `u_nom - max(0, a^T u_nom - b) / ||a||^2 a`, the minimiser with that
+   row alone; either, if it satisfies every other constraint, is the exact solution of the whole problem (the
+   solution is unique). This covers every robot where no row binds, or one row and no input limit, which in a
+   navigation scene is most of them (about 80% in the benchmark).
 2. Dual projected gradient (accelerated, with adaptive restart) for the others, on a fixed iteration budget,
    warm-started from the previous step's multipliers. Only the CBF rows are dualised: for multipliers `lam`
    the primal minimiser over the box is `clip(u_nom - A^T lam, lower, upper)` (the Hessian is the identity),
    and the multipliers are projected onto `[0, penalty]` (the linear slack penalty caps them). The step is
    `1 / lambda_max(A^T A)` of the normalised rows, so the budget means the same for every scene.
 
-The iterative tier is approximate after a fixed budget (the tests cross-check it against cvxpy); callers that
-need hard guarantees keep a small margin in the barrier (the robots environment does).
+   The iterate is then polished as OSQP does: a few guesses of the active set are solved exactly and kept where
+   they pass the KKT conditions, which makes the answer exact whenever a guess is right.
+
+A robot whose budget ran out before convergence keeps an approximate control, whose violation shows in
+`slack` and `infeasible` like a truly infeasible one (the tests cross-check both tiers against cvxpy); callers
+that need hard guarantees keep a small margin in the barrier (the robots environment does).
 """
 
 from __future__ import annotations
