@@ -1,10 +1,14 @@
 """Collect the gnn_cbf comparison on robots/swap (8 robots): trained IPPO + graph network choosing each robot's
-CBF gain against the two fixed gains, each evaluated with `marl eval` on the same seeds and episodes.
+CBF gain against the two fixed gains and against the same network trained without a filter (its action the
+velocity command), each evaluated with `marl eval` on the same seeds and episodes.
 
     for s in 0 1 2; do
       marl train experiment=robots_gnn_cbf env=robots/swap total_steps=100000 num_envs=16 seed=$s \
           run_dir=runs/gnn_cbf_swap_$s
       marl eval checkpoint=runs/gnn_cbf_swap_$s eval_episodes=12
+      marl train experiment=robots_gnn_cbf env=robots/swap env.control=command total_steps=100000 \
+          num_envs=16 seed=$s run_dir=runs/rl_no_filter_swap_$s
+      marl eval checkpoint=runs/rl_no_filter_swap_$s eval_episodes=12
       for g in conservative aggressive; do
         marl eval env=robots/swap env.n_agents=8 env.control=gain algo=robots_cbf_$g num_envs=16 seed=$s \
             eval_episodes=12 run_dir=runs/fixed_${g}_$s
@@ -44,14 +48,16 @@ METRICS = (
 )
 POLICIES = {"gnn_cbf": "gnn_cbf_swap_{seed}", "cbf_conservative": "fixed_conservative_{seed}"}
 POLICIES["cbf_aggressive"] = "fixed_aggressive_{seed}"
+POLICIES["rl_no_filter"] = "rl_no_filter_swap_{seed}"
 
 
 def means(episodes: dict[str, list[float]]) -> dict[str, float]:
     return {m: round(sum(episodes[m]) / len(episodes[m]), 4) for m in METRICS}
 
 
-def transfer(run: Path, robots: int, seed: int, episodes: int) -> list[dict]:
-    """The checkpoint's policy and the two fixed gains on robots/swap with `robots` robots."""
+def transfer(run: Path, name: str, robots: int, seed: int, episodes: int) -> list[dict]:
+    """The checkpoint's policy on robots/swap with `robots` robots, and the two fixed gains there when the
+    checkpoint's environment has the gain as its action."""
     import torch
     from omegaconf import OmegaConf
 
@@ -59,16 +65,18 @@ def transfer(run: Path, robots: int, seed: int, episodes: int) -> list[dict]:
     cfg = OmegaConf.merge(OmegaConf.create(source.read_config()), {"env": {"n_agents": robots}})
     env, policy, _, _ = build(cfg, episodes, seed)
     policy.load_state_dict(load_checkpoint_file(path, map_location="cpu")["algorithm"])
-    rows = []
-    with torch.no_grad():
-        for name, actor in [
-            ("gnn_cbf", policy),
+    actors = [(name, policy)]
+    if env.gain_control:
+        actors += [
             ("cbf_conservative", FixedGainCBF(env, ConservativeConfig(), env.device)),
             ("cbf_aggressive", FixedGainCBF(env, AggressiveConfig(), env.device)),
-        ]:
+        ]
+    rows = []
+    with torch.no_grad():
+        for label, actor in actors:
             result = evaluate(actor, env, episodes, deterministic=True, seed=seed)
             rows.append(
-                {"policy": name, "robots": robots, "seed": seed, "episodes": episodes} | means(result)
+                {"policy": label, "robots": robots, "seed": seed, "episodes": episodes} | means(result)
             )
     return rows
 
@@ -94,8 +102,10 @@ def main(argv: list[str] | None = None) -> None:
             )
     for robots in args.transfer:
         for seed in args.seeds:
-            rows += transfer(args.runs / POLICIES["gnn_cbf"].format(seed=seed), robots, seed, args.episodes)
-            print(rows[-3:], flush=True)
+            for name in ("gnn_cbf", "rl_no_filter"):
+                run = args.runs / POLICIES[name].format(seed=seed)
+                rows += transfer(run, name, robots, seed, args.episodes)
+            print(rows[-4:], flush=True)
     meta = {"scenario": "robots/swap", "trained_on_robots": 8, "machine": args.machine, "commands": __doc__}
     atomic_write_text(
         RESULTS / "gnn_cbf_swap8.json", json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n"
