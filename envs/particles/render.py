@@ -9,6 +9,7 @@ them.
 
 from __future__ import annotations
 
+import colorsys
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,7 @@ import pygame
 import pygame.freetype
 
 _font: pygame.freetype.Font | None = None
+Colour = tuple[int, int, int]  # line colours are 0..255 ints, as pygame takes them
 
 
 def _text_font() -> pygame.freetype.Font:
@@ -68,3 +70,56 @@ def draw_particles(
     for line, message in enumerate(text):
         font.render_to(surface, (0.03 * width, height * (0.95 - 0.04 * line)), message, (0, 0, 0))
     return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
+
+
+def hue_colours(fractions: np.ndarray, saturation: float = 0.75, value: float = 0.9) -> np.ndarray:
+    """Colours `[n, 3]` (0..1) on the hue circle, one per fraction in [0, 1): for phases and per-agent colours."""
+    return np.array([colorsys.hsv_to_rgb(float(f) % 1.0, saturation, value) for f in fractions]).reshape(
+        -1, 3
+    )
+
+
+class Canvas:
+    """A frame of the square world `[centre - half, centre + half]^2` drawn by `draw_particles`, plus lines
+    drawn in world coordinates with the same mapping."""
+
+    def __init__(
+        self,
+        size: int,
+        centre: tuple[float, float],
+        half: float,
+        positions: np.ndarray,
+        sizes: np.ndarray,
+        colours: np.ndarray,
+        walls: bool,
+    ) -> None:
+        self.size = size
+        self.centre = np.asarray(centre, dtype=np.float64)
+        self.scale = 0.9 * size / 2 / half  # draw_particles' mapping for cam_range = half
+        frame = draw_particles(
+            np.asarray(positions, dtype=np.float64) - self.centre,
+            np.asarray(sizes, dtype=np.float64),
+            np.asarray(colours, dtype=np.float64),
+            cam_range=half,
+            width=size,
+            height=size,
+            walls=(-half, half, -half, half) if walls else None,
+        )
+        self.surface = pygame.surfarray.make_surface(frame.transpose(1, 0, 2))
+
+    def to_pixels(self, points: np.ndarray) -> np.ndarray:
+        """World points `[..., 2]` -> pixel coordinates `[..., 2]` (+y up, as draw_particles draws)."""
+        p = (np.asarray(points, dtype=np.float64) - self.centre) * self.scale
+        return np.stack([self.size / 2 + p[..., 0], self.size / 2 - p[..., 1]], axis=-1)
+
+    def segments(self, starts: np.ndarray, ends: np.ndarray, colour: Colour, width: int = 1) -> None:
+        for a, b in zip(self.to_pixels(starts), self.to_pixels(ends), strict=True):
+            pygame.draw.line(self.surface, colour, tuple(a), tuple(b), width)
+
+    def crosses(self, centres: np.ndarray, half_size: float, colour: Colour, width: int = 1) -> None:
+        d, e = np.array([half_size, half_size]), np.array([half_size, -half_size])
+        self.segments(centres - d, centres + d, colour, width)
+        self.segments(centres - e, centres + e, colour, width)
+
+    def to_array(self) -> np.ndarray:
+        return np.ascontiguousarray(pygame.surfarray.array3d(self.surface).transpose(1, 0, 2))

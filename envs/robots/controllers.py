@@ -1,0 +1,87 @@
+"""Scripted robot controllers usable with `marl eval` (nothing to train):
+
+- `robots_nominal`: the goal-seeking controller alone (environments with `control=command`, filter off or on);
+- `robots_cbf_conservative` / `robots_cbf_aggressive`: the environment's CBF filter with a fixed class-K gain,
+  small (1 per second: robots slow down early) or large (`1 / dt` = 10 per second with the default dt, the
+  largest gain for which the single-integrator barrier is still exact in discrete time), for environments
+  with `control=gain` (the action is the gain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+import marl
+from envs.robots.env import GROUP, RobotsEnv
+
+
+class _Controller(marl.Algorithm):
+    """A fixed policy on a robots environment: nothing to train, an empty state dict."""
+
+    needs_gain_control = False
+
+    def __init__(self, env: marl.BatchedEnv, config: Any, device: torch.device) -> None:
+        if not isinstance(env, RobotsEnv):
+            raise TypeError(f"{type(self).__name__} drives robots environments; got {type(env).__name__}")
+        if env.gain_control != self.needs_gain_control:
+            wanted = "gain" if self.needs_gain_control else "command"
+            raise ValueError(f"{type(self).__name__} needs the environment key control={wanted!r}")
+        super().__init__(env, config, device)
+
+    def train_iteration(self) -> marl.Iteration:
+        raise RuntimeError(
+            f"{type(self).__name__} is a fixed controller with nothing to train; use `marl eval`"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(
+                f"{type(self).__name__} has no parameters; got a state with keys {sorted(state)}"
+            )
+
+
+@dataclass
+class NominalConfig:
+    pass
+
+
+class NominalController(_Controller):
+    """Drive straight at the goal (the environment's `nominal_command`), ignoring everyone else."""
+
+    def act(self, step: marl.Step, policy_state: Any, deterministic: bool = False, generator=None):
+        env: RobotsEnv = self.env
+        return {GROUP: (env.nominal_command() / env.command_limit).clamp(-1.0, 1.0)}, policy_state
+
+
+@dataclass
+class ConservativeConfig:
+    gain: float = 1.0  # class-K gain, per second
+
+
+@dataclass
+class AggressiveConfig:
+    gain: float = 10.0
+
+
+class FixedGainCBF(_Controller):
+    """The nominal controller through the environment's CBF filter with one fixed gain for every robot."""
+
+    needs_gain_control = True
+
+    def act(self, step: marl.Step, policy_state: Any, deterministic: bool = False, generator=None):
+        env: RobotsEnv = self.env
+        action = env.action_of_gain(float(self.config.gain))
+        return {GROUP: torch.full((env.num_envs, env.n_agents, 1), action, device=env.device)}, policy_state
+
+
+def register() -> None:
+    """Register the scripted controllers (idempotent)."""
+    marl.register_algo("robots_nominal", NominalController, NominalConfig)
+    marl.register_algo("robots_cbf_conservative", FixedGainCBF, ConservativeConfig)
+    marl.register_algo("robots_cbf_aggressive", FixedGainCBF, AggressiveConfig)
