@@ -184,7 +184,9 @@ class KernelRuleModel(nn.Module):
         self.register_buffer("embedding_bandwidth", config.embedding_bandwidth * median)
         self.upper_input, self.horizon = config.upper_input, horizon
         self.actor_network = UpperPolicy(1 if config.upper_input == "time" else M, M, model)
-        self.head = ActionHead(spec.action_space, self.actor_network.features, init_log_std=config.init_log_std)
+        self.head = ActionHead(
+            spec.action_space, self.actor_network.features, init_log_std=config.init_log_std
+        )
         self.critic_network = EmbeddingCritic(M, model)
 
     def actor_parameters(self) -> list[nn.Parameter]:
@@ -272,7 +274,10 @@ class DecPOMFC(IPPO):
                 f"be 'mlp', got {model.kind!r}"
             )
         for g, spec in env.group_specs.items():
-            if not isinstance(spec.observation_space, gym.spaces.Box) or len(spec.observation_space.shape) != 1:
+            if (
+                not isinstance(spec.observation_space, gym.spaces.Box)
+                or len(spec.observation_space.shape) != 1
+            ):
                 raise ValueError(
                     f"dec_pomfc needs flat Box observations (kernels on vectors); group {g!r} has "
                     f"{spec.observation_space}"
@@ -290,8 +295,8 @@ class DecPOMFC(IPPO):
     def recurrent(self) -> bool:
         return self.config.upper_input == "time"
 
-    def build_model(self, spec: GroupSpec) -> KernelRuleModel:
-        group = next(g for g, s in self.env.group_specs.items() if s is spec)
+    def build_model(self, group: str) -> KernelRuleModel:
+        spec = self.env.group_specs[group]
         return KernelRuleModel(spec, self.warmup[group], self.config, self.model_config, self.env.max_steps)
 
     def batch_from(self, rollout: Rollout) -> Batch:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from marl.core.env import BatchedEnv, GroupSpec, Step
+from marl.core.env import BatchedEnv, Step
 from marl.learning.algorithm import Algorithm, Iteration, coerce_config
 from marl.learning.collector import (
     Batch,
@@ -133,9 +133,7 @@ class OnPolicyAlgorithm(Algorithm):
         self.groups = env.group_names
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(int(torch.randint(2**62, (1,)).item()))
-        self.models = nn.ModuleDict({g: self.build_model(spec) for g, spec in env.group_specs.items()}).to(
-            self.device
-        )
+        self.models = nn.ModuleDict({g: self.build_model(g) for g in env.group_names}).to(self.device)
         self.actor_optimizers = {
             g: torch.optim.Adam(m.actor_parameters(), lr=config.lr, eps=config.adam_eps)
             for g, m in self.models.items()
@@ -163,11 +161,15 @@ class OnPolicyAlgorithm(Algorithm):
         `state_and_obs` (see `marl.learning.models.ActorCritic`)."""
         return "obs"
 
-    def build_model(self, spec: GroupSpec) -> ActorCritic:
+    def build_model(self, group: str) -> ActorCritic:
         """One group's actor and critic (an `ActorCritic` from the model config by default); a learner with
         networks of its own returns a module with the same `actor`/`critic` interface."""
         return ActorCritic(
-            spec, self.env.state_space, self.model_config, self.critic_input(), self.config.init_log_std
+            self.env.group_specs[group],
+            self.env.state_space,
+            self.model_config,
+            self.critic_input(),
+            self.config.init_log_std,
         )
 
     def update(self, batch: Batch) -> dict[str, float]:
