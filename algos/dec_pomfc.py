@@ -86,8 +86,10 @@ class DecPOMFCConfig(IPPOConfig):
 # ---------------------------------------------------------------------------------------------- kernels
 def rbf_log_kernel(y: Tensor, support: Tensor, bandwidth: Tensor | float) -> Tensor:
     """`log k(y, x_b) = -|y - x_b|^2 / (2 h^2)` for `y [..., D]` and `support [M, D]`: `[..., M]`."""
-    sq = (y[..., None, :] - support).pow(2).sum(-1)
-    return -sq / (2 * bandwidth**2)
+    # |y|^2 + |x|^2 - 2 y.x: no [..., M, D] difference tensor (hundreds of agents x M points); the clamp
+    # only removes float rounding below 0
+    sq = y.pow(2).sum(-1, keepdim=True) + support.pow(2).sum(-1) - 2 * y @ support.T
+    return -sq.clamp(min=0) / (2 * bandwidth**2)
 
 
 def rule_weights(y: Tensor, support: Tensor, bandwidth: Tensor | float) -> Tensor:
