@@ -215,3 +215,20 @@ def test_bad_config_is_refused(keys, message):
 def test_other_model_kinds_are_refused():
     with pytest.raises(ValueError, match="model kind must be 'mlp'"):
         DecPOMFC(vicsek(), {"rollout_length": 50, "chunk_length": 10}, "cpu", {"kind": "gru"})
+
+
+def test_the_benchmark_script_writes_its_result_file(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "benchmarks" / "dec_pomfc_swarms.py"
+    spec = importlib.util.spec_from_file_location("dec_pomfc_swarms", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "swarms.json"
+    tiny = "--tasks aggregation --algos dec_pomfc ippo --n 8 --transfer-n 10 --envs 1 --max-steps 10"
+    script.main(
+        [*tiny.split(), "--iterations", "1", "--eval-episodes", "1", "--seeds", "0", "--out", str(out)]
+    )
+    result = yaml.safe_load(out.read_text())["results"]["aggregation"]  # JSON is YAML
+    assert result["metric"] == "distance_to_centroid"
+    assert set(result["dec_pomfc"]) == {"runs", "n8", "n10"} and set(result["random"]) == {"n8", "n10"}
