@@ -37,8 +37,11 @@ METRICS = {"vicsek": "polarisation", "kuramoto": "synchrony", "aggregation": "di
 ALGOS = ("dec_pomfc", "ippo", "mappo")
 
 
-def make_env(task: str, n: int, num_envs: int, max_steps: int, seed: int) -> marl.BatchedEnv:
-    return marl.make(f"swarm/{task}", num_envs=num_envs, n_agents=n, max_steps=max_steps, seed=seed)
+def make_env(task: str, n: int, args: argparse.Namespace, num_envs: int, seed: int) -> marl.BatchedEnv:
+    keys = {} if args.k_neighbours is None else {"k_neighbours": args.k_neighbours}
+    return marl.make(
+        f"swarm/{task}", num_envs=num_envs, n_agents=n, max_steps=args.max_steps, seed=seed, **keys
+    )
 
 
 def play(
@@ -46,7 +49,7 @@ def play(
 ) -> dict[str, float]:
     """The metric at the last step and over the episode, averaged over the evaluation episodes (None: the
     random policy)."""
-    env = make_env(task, n, args.eval_episodes, args.max_steps, 1000 + seed)
+    env = make_env(task, n, args, args.eval_episodes, 1000 + seed)
     policy = RandomPolicy(env, RandomConfig(), "cpu") if policy is None else policy
     stats = evaluate(policy, env, args.eval_episodes, deterministic=True, seed=seed)
     metric = METRICS[task]
@@ -55,7 +58,7 @@ def play(
 
 def train_and_play(task: str, name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(seed)
-    env = make_env(task, args.n, args.envs, args.max_steps, seed)
+    env = make_env(task, args.n, args, args.envs, seed)
     config: dict[str, Any] = {"rollout_length": args.max_steps}
     if name == "dec_pomfc":
         config["chunk_length"] = 10
@@ -84,6 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
     parser.add_argument("--n", type=int, default=100, help="agents per copy in training")
     parser.add_argument("--transfer-n", type=int, default=200, help="agents per copy, zero shot")
+    parser.add_argument(
+        "--k-neighbours", type=int, default=None, help="neighbours each agent observes (task default: 6)"
+    )
     parser.add_argument("--envs", type=int, default=4, help="copies in training")
     parser.add_argument("--max-steps", type=int, default=50, help="episode length (and rollout length)")
     parser.add_argument("--iterations", type=int, default=20, help="training iterations (one rollout each)")
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             "setup": {
                 "n": args.n,
                 "transfer_n": args.transfer_n,
+                "k_neighbours": args.k_neighbours,
                 "copies": args.envs,
                 "max_steps": args.max_steps,
                 "iterations": args.iterations,
