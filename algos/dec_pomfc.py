@@ -176,6 +176,7 @@ class KernelRuleModel(nn.Module):
         standard = (observations - mean) / std
         support = standard[torch.randperm(len(standard))[:M].to(standard.device)]
         distances = torch.cdist(support, support)
+        # bandwidths are relative to the median distance between support points (unit scale for a single one)
         median = distances[torch.triu_indices(M, M, 1).unbind()].median() if M > 1 else distances.new_ones(())
         if not median > 0:
             raise ValueError("the support points all coincide (the warm-up observations do not vary)")
