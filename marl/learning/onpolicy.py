@@ -133,12 +133,7 @@ class OnPolicyAlgorithm(Algorithm):
         self.groups = env.group_names
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(int(torch.randint(2**62, (1,)).item()))
-        self.models = nn.ModuleDict(
-            {
-                g: ActorCritic(spec, env.state_space, model, self.critic_input(), config.init_log_std)
-                for g, spec in env.group_specs.items()
-            }
-        ).to(self.device)
+        self.models = nn.ModuleDict({g: self.build_model(g) for g in env.group_names}).to(self.device)
         self.actor_optimizers = {
             g: torch.optim.Adam(m.actor_parameters(), lr=config.lr, eps=config.adam_eps)
             for g, m in self.models.items()
@@ -165,6 +160,17 @@ class OnPolicyAlgorithm(Algorithm):
         """What the critics read: `obs` (the agent's own observation: a local critic), `state` or
         `state_and_obs` (see `marl.learning.models.ActorCritic`)."""
         return "obs"
+
+    def build_model(self, group: str) -> ActorCritic:
+        """One group's actor and critic (an `ActorCritic` from the model config by default); a learner with
+        networks of its own returns a module with the same `actor`/`critic` interface."""
+        return ActorCritic(
+            self.env.group_specs[group],
+            self.env.state_space,
+            self.model_config,
+            self.critic_input(),
+            self.config.init_log_std,
+        )
 
     def update(self, batch: Batch) -> dict[str, float]:
         raise NotImplementedError
