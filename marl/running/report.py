@@ -445,6 +445,7 @@ def plot(grid: Grid, data: dict[str, Any], folder: Path, reps: int, seed: int = 
         profiles, profile_cis = library.create_performance_profile(scores, taus, reps=min(reps, 2000))
     fig, ax = plt.subplots(figsize=(6, 4))
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax)
+    ax.legend(loc="upper right")
     save(fig, "performance_profiles.png")
 
     if "improvement" in data:
@@ -464,6 +465,7 @@ def plot(grid: Grid, data: dict[str, Any], folder: Path, reps: int, seed: int = 
             xlabel="environment steps",
             ylabel="IQM normalised return",
         )
+        ax.legend(loc="lower right")
         save(ax.get_figure(), "sample_efficiency.png")
     return written
 
