@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from marl.running.io import atomic_write_json, atomic_write_text
+from marl.running.io import atomic_write_text
 
 METRICS = ("IQM", "mean", "median", "optimality gap")
 CHECKPOINTS = "checkpoints"
@@ -481,7 +481,9 @@ def report(paths: list[str | Path], out: Path, reps: int | None = None, plots: b
         text += "\n## Plots\n\n" + "\n".join(f"![{p.stem}](plots/{p.name})" for p in written) + "\n"
     atomic_write_text(out / "report.md", text)
     atomic_write_text(out / "summary.csv", summary_csv(grid))
-    atomic_write_json(out / MERGED, merged(grid))
+    atomic_write_text(
+        out / MERGED, json.dumps(merged(grid), separators=(",", ":")) + "\n"
+    )  # compact: it is large
     return grid
 
 
