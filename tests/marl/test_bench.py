@@ -171,3 +171,19 @@ def test_every_shipped_suite_loads_and_writes_its_task_configs(tmp_path):
         )
     overrides = bench.multirun_overrides(bench.load_suite("mpe"), tmp_path, "slurm", None)
     assert "hydra/launcher=slurm" in overrides and "hydra.launcher.timeout_min=120" in overrides
+
+
+def test_launcher_slurm_is_hydras_submitit_slurm_launcher_with_our_defaults():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from marl.running.config import config_dir, register_schemas
+
+    register_schemas()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(config_dir()), version_base=None):
+        overrides = ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=1"]
+        launcher = compose("config", overrides=overrides, return_hydra_config=True).hydra.launcher
+    GlobalHydra.instance().clear()
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 1, 60)
