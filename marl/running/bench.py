@@ -14,6 +14,7 @@ submitit jobs (`launcher=submitit_local`).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,17 +238,14 @@ def run_suite(args: list[str]) -> Path:
     name = known["suite"]
     suite = load_suite(name)
     out = Path(known.get("out") or Path("runs") / "bench" / Path(name).stem)
-    prepare(suite, Path(name).stem, out)
-    if known.get("tasks"):
-        chosen = known["tasks"].split(",")
-        unknown = [t for t in chosen if t not in suite.tasks]
-        if unknown:
-            raise ValueError(
-                f"tasks {unknown} are not in suite {name!r}; its tasks: {', '.join(suite.tasks)}"
-            )
-        suite.tasks = {t: suite.tasks[t] for t in chosen}
-    overrides = multirun_overrides(suite, out, known.get("launcher", "basic"), workers)
-    cells = len(suite.tasks) * len(suite.algos) * len(suite.seeds)
+    chosen = known["tasks"].split(",") if known.get("tasks") else list(suite.tasks)
+    unknown = [t for t in chosen if t not in suite.tasks]
+    if unknown:
+        raise ValueError(f"tasks {unknown} are not in suite {name!r}; its tasks: {', '.join(suite.tasks)}")
+    now = dataclasses.replace(suite, tasks={t: suite.tasks[t] for t in chosen})
+    overrides = multirun_overrides(now, out, known.get("launcher", "basic"), workers)
+    prepare(suite, Path(name).stem, out)  # the whole suite: the report checks the grid against it
+    cells = len(now.tasks) * len(now.algos) * len(now.seeds)
     print(f"suite {Path(name).stem}: {cells} cells into {out} (launcher {known.get('launcher', 'basic')})")
     _run_hydra("train", [*overrides, *extra])
     print(f"suite {Path(name).stem} done; its report: marl report {out}")
