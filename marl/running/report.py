@@ -425,7 +425,8 @@ def plot(grid: Grid, data: dict[str, Any], folder: Path, reps: int, seed: int = 
         names = list(values)
         means = np.array([values[n][0] for n in names])
         errors = np.array([[means[i] - values[n][1], values[n][2] - means[i]] for i, n in enumerate(names)]).T
-        ax.bar(names, means, yerr=errors, capsize=4, color="C0", alpha=0.8)
+        ax.errorbar(names, means, yerr=errors, fmt="o", capsize=4)  # returns are often negative: no bars
+        ax.margins(x=0.3)
         ax.set_title(task, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel(
