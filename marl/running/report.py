@@ -278,9 +278,10 @@ def build(grid: Grid, reps: int | None = None, seed: int = 0) -> tuple[str, dict
     ]
     if grid.suite:
         protocol = grid.suite.get("evaluation", {})
+        own = any({"total_steps", "num_envs"} & set(task) for task in grid.suite.get("tasks", {}).values())
         lines += [
             f"Budget: {grid.suite.get('total_steps'):,} environment steps per run, {grid.suite.get('num_envs')} "
-            f"copies. Evaluation: every {protocol.get('interval') or 'tenth of the budget'} steps, "
+            f"copies{' (unless a task sets its own)' if own else ''}. Evaluation: every {protocol.get('interval') or 'tenth of the budget'} steps, "
             f"{protocol.get('episodes')} {'greedy' if protocol.get('greedy') else 'stochastic'} episodes; the final "
             f"score is the mean return of {protocol.get('absolute_episodes') or 10 * protocol.get('episodes', 0)} "
             "episodes of the final policy (marl-eval's absolute metric).",
