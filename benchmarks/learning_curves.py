@@ -1,4 +1,9 @@
-"""Learning curves and final-return table for a grid of algorithms x tasks x seeds.
+"""Learning curves and final-return table for a grid of algorithms x tasks x seeds, with named training metrics
+per point (the engine of `benchmarks/mansa_curves.py`, whose MANSA variants record the CL-call fraction).
+
+The suite's grids run through `marl bench suite=<name>` and `marl report` (docs/benchmarks.md); the on-policy
+grid of docs/algorithms.md is `marl bench suite=mpe`. This script remains for grids that need a curve of a
+training metric beside the return, which `marl report` does not read yet.
 
     python benchmarks/learning_curves.py --algos ippo mappo dpo \
         --tasks mpe/simple_spread mpe/simple_spread:continuous_actions=true mpe2/simple_spread \

@@ -1,4 +1,5 @@
-"""The `marl` command: `marl train|eval|render|play [overrides]`, `marl list`, `marl bench NAME [args]`.
+"""The `marl` command: `marl train|eval|render|play [overrides]`, `marl list`, `marl bench suite=NAME [args]`,
+`marl bench SCRIPT [args]`, `marl report DIR...`.
 
 train, eval, render and play are one Hydra app (configs/config.yaml) run with a different job, so every
 override, experiment preset and multirun (`-m`) works the same for all of them.
@@ -23,7 +24,9 @@ commands:
   render  [overrides]    write a GIF/MP4 of a checkpoint's policy (or a random one)
   play    [overrides]    control an agent with the keyboard beside a checkpoint's policy (play.partner=...)
   list                   the registered environments and algorithms
-  bench   NAME [args]    run the benchmark script NAME (marl bench with no name lists them)
+  bench   suite=NAME     run a benchmark suite (algorithms x tasks x seeds; launcher=joblib|slurm|...)
+  bench   SCRIPT [args]  run the benchmark script SCRIPT (marl bench with no name lists suites and scripts)
+  report  DIR... [opts]  report on the runs of a suite: IQM and intervals, profiles, plots (--help)
 
 `marl train --help` shows the config and its groups; `marl train --cfg job` prints the resolved config.
 A bad config or input is reported in one line (exit code 2); --debug (or HYDRA_FULL_ERROR=1) shows the
@@ -47,6 +50,10 @@ def main(argv: list[str] | None = None) -> None:
         _list()
     elif command == "bench":
         sys.exit(_bench(rest))
+    elif command == "report":
+        from marl.running.report import main as report_main
+
+        sys.exit(report_main(rest))
     elif command in JOBS:
         try:
             _run_hydra(command, rest)
@@ -54,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"marl: {stop or 'interrupted'}", file=sys.stderr)
             sys.exit(130)
     else:
-        close = difflib.get_close_matches(command, [*JOBS, "list", "bench"], n=1)
+        close = difflib.get_close_matches(command, [*JOBS, "list", "bench", "report"], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         print(f"marl: unknown command {command!r}{hint}\n\n{USAGE}", file=sys.stderr)
         sys.exit(2)
@@ -175,10 +182,25 @@ def benchmarks_dir() -> Path:
 
 
 def _bench(args: list[str]) -> int:
+    from marl.running import bench
+
+    if any(a.startswith("suite=") for a in args):
+        try:
+            bench.run_suite(args)
+        except USER_ERRORS as err:
+            print(f"marl bench: {_message(err)}", file=sys.stderr)
+            return 2
+        return 0
     folder = benchmarks_dir()
     scripts = {p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")}
     if not args or args[0] in ("-h", "--help", "--list"):
-        print("usage: marl bench NAME [args]   (NAME --help for its options)\n\nbenchmarks:")
+        print(
+            "usage: marl bench suite=NAME [launcher=basic|joblib|submitit_local|slurm] [workers=N] [out=DIR] "
+            "[overrides]\n       marl bench SCRIPT [args]   (SCRIPT --help for its options)\n\nsuites:"
+        )
+        for name, description in bench.list_suites().items():
+            print(f"  {name:<24} {description.strip().splitlines()[0] if description.strip() else ''}")
+        print("\nbenchmark scripts:")
         for name, path in scripts.items():
             print(f"  {name:<24} {_summary(path)}")
         return 0

@@ -74,6 +74,8 @@ class RunConfig:
     eval_episodes: int = 10
     eval_every: int = 0  # environment steps between evaluations; 0: ten evaluations per run
     eval_deterministic: bool = True  # evaluate the greedy policy; false samples its actions
+    final_eval_episodes: int = 0  # episodes of the final (absolute-metric) evaluation; 0: eval_episodes
+    task_name: str = ""  # the task's name in results.json (marl-eval layout); empty: the environment's
     checkpoint_every: int = 0  # environment steps between checkpoints; 0: at every evaluation
     log_every: int = 0  # environment steps between metric rows; 0: one row per training iteration
     run_dir: str = "${hydra:runtime.output_dir}"
@@ -233,10 +235,14 @@ def compose_run_config(overrides: Sequence[str] = (), values: Mapping[str, Any] 
 def check_run_config(cfg: DictConfig) -> None:
     """The checks of a composed run config that need nothing built: budgets, schedules, device, run_dir."""
     check_positive(cfg, "num_envs", "total_steps", "eval_episodes")
-    for key in ("eval_every", "checkpoint_every", "log_every"):
+    for key in ("eval_every", "checkpoint_every", "log_every", "final_eval_episodes"):
         if cfg[key] < 0:
             raise ValueError(f"{key} must be >= 0 (0: the default schedule), got {cfg[key]}")
-    for key, most in (("num_envs", MAX_COPIES), ("eval_episodes", MAX_COPIES)):
+    for key, most in (
+        ("num_envs", MAX_COPIES),
+        ("eval_episodes", MAX_COPIES),
+        ("final_eval_episodes", MAX_COPIES),
+    ):
         if cfg[key] > most:
             raise ValueError(f"{key} must be at most {most:,}, got {cfg[key]:,}")
     for key in ("seed", "total_steps", "eval_every", "checkpoint_every", "log_every", "torch_threads"):
@@ -345,7 +351,13 @@ def check_overrides(overrides: Sequence[str]) -> None:
 
 
 def _check_top_level_key(key: str, where: str) -> None:
-    groups = ["env", "algo", "experiment", "hydra"]
+    groups = [
+        "env",
+        "algo",
+        "experiment",
+        "task",
+        "hydra",
+    ]  # task: a benchmark suite's (marl/running/bench.py)
     if key not in TOP_LEVEL_KEYS and key not in groups:
         close = difflib.get_close_matches(key, TOP_LEVEL_KEYS + groups, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""

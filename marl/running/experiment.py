@@ -98,12 +98,16 @@ class Experiment:
         self.results: dict[str, list[float]] | None = None
         self._log: MetricsLog | None = None
 
-    def evaluate(self, deterministic: bool | None = None) -> dict[str, list[float]]:
-        """`eval_episodes` episodes on the evaluation environment (seeded `seed + 1`), each episode's
-        statistics by name; greedy or sampled as `eval_deterministic` says unless `deterministic` is given."""
+    def evaluate(
+        self, deterministic: bool | None = None, episodes: int | None = None
+    ) -> dict[str, list[float]]:
+        """`episodes` (default `eval_episodes`) episodes on the evaluation environment (seeded `seed + 1`),
+        each episode's statistics by name; greedy or sampled as `eval_deterministic` says unless
+        `deterministic` is given."""
         cfg = self.config
         mode = cfg.eval_deterministic if deterministic is None else deterministic
-        return evaluate(self.algo, self.eval_env, cfg.eval_episodes, deterministic=mode, seed=cfg.seed + 1)
+        count = cfg.eval_episodes if episodes is None else episodes
+        return evaluate(self.algo, self.eval_env, count, deterministic=mode, seed=cfg.seed + 1)
 
     @property
     def metrics(self) -> list[dict[str, float]]:
@@ -136,7 +140,12 @@ class Experiment:
             steps, elapsed_before = checkpoint["steps"], checkpoint["elapsed"]
             _set_rng_state(checkpoint["rng"])
         log = self._log = MetricsLog(
-            run, self.env_id, self.algo_name, cfg.seed, resume_step=steps if checkpoint else -1
+            run,
+            self.env_id,
+            self.algo_name,
+            cfg.seed,
+            resume_step=steps if checkpoint else -1,
+            task=cfg.task_name,
         )
         if checkpoint is not None and checkpoint.get("results") is not None and steps >= cfg.total_steps:
             self.results = checkpoint["results"]
@@ -176,8 +185,14 @@ class Experiment:
             bar.set_postfix(postfix)
 
         def evaluation(final: bool) -> dict[str, list[float]]:
+            """An evaluation at this step; the final one also gives the absolute metric (marl-eval), on
+            `final_eval_episodes` episodes when that is set, and returns it."""
             results = self.evaluate()
-            log.log_evaluation(steps, results, elapsed(), final)
+            seconds = elapsed()  # the absolute-metric evaluation below is no part of the training time
+            absolute = (
+                self.evaluate(episodes=cfg.final_eval_episodes) if final and cfg.final_eval_episodes else None
+            )
+            log.log_evaluation(steps, results, seconds, final, absolute)
             postfix["eval"] = _mean(results.get("episode_return"))
             bar.set_postfix(postfix)
             if not cfg.progress:
@@ -185,7 +200,7 @@ class Experiment:
                     f"step {steps:,}: evaluation return {postfix['eval']} over {cfg.eval_episodes} episodes",
                     flush=True,
                 )
-            return results
+            return absolute or results
 
         def save(results: dict[str, list[float]] | None = None) -> None:
             """A checkpoint; `results` (the final evaluation) marks the run finished."""
@@ -248,7 +263,8 @@ class Experiment:
         log.close()
         print(
             f"trained {self.algo_name} on {self.env_id} for {steps:,} steps; final evaluation return "
-            f"{_mean(self.results.get('episode_return'))} over {cfg.eval_episodes} episodes; "
+            f"{_mean(self.results.get('episode_return'))} over {len(self.results.get('episode_return', []))} "
+            f"episodes; "
             f"run directory {run.path}"
         )
         return run.path

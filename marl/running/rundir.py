@@ -120,11 +120,15 @@ class MetricsLog:
     """Training metrics as CSV rows and TensorBoard scalars, evaluations in the marl-eval JSON layout:
     `{env: {task: {algo: {seed_k: {step_i: {step_count, metric: [per episode]}, absolute_metrics}}}}}`."""
 
-    def __init__(self, run: RunDirectory, env_id: str, algo: str, seed: int, resume_step: int) -> None:
+    def __init__(
+        self, run: RunDirectory, env_id: str, algo: str, seed: int, resume_step: int, task: str = ""
+    ) -> None:
         """Rows and evaluations logged after `resume_step` (the checkpoint's step; -1 for a run that starts
-        from scratch) are dropped from every output, so nothing appears twice."""
+        from scratch) are dropped from every output, so nothing appears twice. `task` names the task in
+        results.json (default: the environment's task, e.g. simple_spread for mpe/simple_spread)."""
         self.run = run
         self.family, self.task = env_id.split("/")
+        self.task = task or self.task
         self.algo, self.seed_key = algo, f"seed_{seed}"
         self.rows: list[dict[str, Any]] = []
         self.evaluations: dict[str, Any] = {}
@@ -154,12 +158,22 @@ class MetricsLog:
             self.writer.add_scalar(key, value, step)
         self._write_csv()
 
-    def log_evaluation(self, step: int, results: dict[str, list[float]], elapsed: float, final: bool) -> None:
+    def log_evaluation(
+        self,
+        step: int,
+        results: dict[str, list[float]],
+        elapsed: float,
+        final: bool,
+        absolute: dict[str, list[float]] | None = None,
+    ) -> None:
+        """One evaluation as `step_i`; the final one is also the run's `absolute_metrics` (or `absolute`, a
+        larger final evaluation, when given)."""
         metrics = {_metric_name(k): v for k, v in results.items()}
         entry = {"step_count": step, "elapsed_time": elapsed, **metrics}
         self.evaluations[f"step_{len(self.evaluations) - ('absolute_metrics' in self.evaluations)}"] = entry
         if final:
-            self.evaluations["absolute_metrics"] = metrics
+            absolute_metrics = {_metric_name(k): v for k, v in absolute.items()} if absolute else metrics
+            self.evaluations["absolute_metrics"] = absolute_metrics
         for key, values in metrics.items():
             if values:
                 self.writer.add_scalar(f"eval/{key}", sum(values) / len(values), step)

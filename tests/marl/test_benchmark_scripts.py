@@ -1,11 +1,7 @@
 """The training benchmarks run marl.Experiment and keep their result files; unknown keys stop them."""
 
 import importlib.util
-import json
-import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,39 +11,6 @@ def script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_a_learning_curve_has_one_point_per_interval_and_its_run_directory_beside_it(tmp_path):
-    learning_curves = script("learning_curves")
-    path = tmp_path / "runs" / "test__toy_walk" / "ippo" / "seed_0.json"
-    job = {
-        "task": "test/toy_walk:n_walkers=2",
-        "algo": "ippo",
-        "seed": 0,
-        "steps": 640,  # iterations of 32 steps x 4 copies: points at 256, 512 and the end, 640
-        "num_envs": 4,
-        "points": 3,
-        "eval_episodes": 4,
-        "deterministic": True,
-        "overrides": {"epochs": 1, "num_minibatches": 2},
-        "path": str(path),
-        "run_dir": str(path.with_suffix("")),
-    }
-    assert learning_curves.run(job) == str(path)
-    result = json.loads(path.read_text())
-    assert result["env_steps"] == [256, 512, 640]
-    assert len(result["train_return"]) == len(result["eval_return"]) == 3
-    assert result["config"]["epochs"] == 1 and result["deterministic_eval"] is True
-    assert (path.with_suffix("") / "checkpoints" / "last.pt").is_file()
-
-
-def test_a_hyperparameter_an_algorithm_lacks_stops_the_grid_before_any_run(tmp_path, monkeypatch):
-    learning_curves = script("learning_curves")
-    argv = ["learning_curves.py", "--algos", "ippo", "dpo", "--tasks", "test/toy_walk", "--seeds", "0"]
-    monkeypatch.setattr(sys, "argv", [*argv, "--set", "target_kl=0.02", "--out-dir", str(tmp_path)])
-    with pytest.raises(ValueError, match="'algo.target_kl'"):  # DPO has it, IPPO does not
-        learning_curves.main()
-    assert not (tmp_path / "runs").exists()
 
 
 def test_a_maddpg_run_records_its_curve_and_both_final_evaluations(tmp_path):

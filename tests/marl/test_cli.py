@@ -189,7 +189,8 @@ def test_marl_bench_lists_the_scripts_and_names_the_closest_to_a_mistyped_one(ca
         main(["bench"])
     assert exit_.value.code == 0
     listing = capsys.readouterr().out
-    assert "learning_curves" in listing and "train_speed" in listing and "Training throughput" in listing
+    assert "maddpg_reproduction" in listing and "train_speed" in listing and "Training throughput" in listing
+    assert "suites:" in listing and "speed " in listing  # the suites of configs/suite/
     with pytest.raises(SystemExit) as exit_:
-        main(["bench", "lerning_curves"])
-    assert exit_.value.code == 2 and "Did you mean 'learning_curves'?" in capsys.readouterr().err
+        main(["bench", "maddpg_reproductoin"])
+    assert exit_.value.code == 2 and "Did you mean 'maddpg_reproduction'?" in capsys.readouterr().err

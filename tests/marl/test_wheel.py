@@ -52,7 +52,32 @@ def test_marl_bench_lists_and_runs_the_benchmarks_of_an_installed_wheel(installe
     listing = marl_command(installed, "bench", "--list", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
     assert f"marl from {installed / 'marl' / '__init__.py'}" in listing.stdout
-    assert "learning_curves" in listing.stdout and "Learning curves and final-return table" in listing.stdout
+    assert "train_speed" in listing.stdout and "Training throughput" in listing.stdout
     assert marl_command(installed, "bench", cwd=tmp_path).stdout == listing.stdout
     help_ = marl_command(installed, "bench", "train_speed", "--help", cwd=tmp_path)
     assert help_.returncode == 0 and "Training throughput" in help_.stdout, help_.stderr
+
+
+@pytest.mark.slow
+def test_marl_bench_runs_a_suite_and_marl_report_reports_it_from_an_installed_wheel(installed, tmp_path):
+    shipped = installed / "marl" / "configs"
+    assert (shipped / "suite" / "mpe.yaml").is_file() and (
+        shipped / "hydra" / "launcher" / "slurm.yaml"
+    ).is_file()
+    listing = marl_command(installed, "bench", cwd=tmp_path)
+    assert "suites:" in listing.stdout and "mpe " in listing.stdout, listing.stderr
+    suite, out = ROOT / "tests" / "data" / "suite_tiny.yaml", tmp_path / "tiny"
+    # one of the suite's two tasks, one training iteration per run
+    ran = marl_command(
+        installed, "bench", f"suite={suite}", "tasks=spread", f"out={out}", "total_steps=128", cwd=tmp_path
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert f"marl from {installed / 'marl' / '__init__.py'}" in ran.stdout
+    cells = sorted(p.parent.parent.name for p in (out / "spread").glob("*/seed_*/results.json"))
+    assert cells == ["ippo", "ippo", "mappo", "mappo"]
+    reported = marl_command(installed, "report", str(out), "--no-plots", "--reps", "50", cwd=tmp_path)
+    assert reported.returncode == 1 and "grid incomplete: 4 runs missing" in reported.stdout, reported.stderr
+    text = (out / "report.md").read_text()
+    assert (
+        "Incomplete grid: 4 of 8 runs" in text and "## Aggregate normalised score (1 tasks x 2 runs)" in text
+    )
