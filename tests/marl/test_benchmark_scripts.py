@@ -1,6 +1,8 @@
 """The training benchmarks run marl.Experiment and keep their result files; unknown keys stop them."""
 
 import importlib.util
+import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
