@@ -149,8 +149,8 @@ class BattleEnv(BatchedEnv):
         )
 
     def _state_size(self) -> int:
-        ally = self.n_allies * (4 + self._unit_features())
-        enemy = self.n_enemies * (3 + self._unit_features())
+        ally = self.n_allies * (3 + self._unit_features())  # cooldown, x, y
+        enemy = self.n_enemies * (2 + self._unit_features())  # x, y
         last = sum(self.size[t] * self._n_actions(t) for t in self.learners)
         return ally + enemy + last
 

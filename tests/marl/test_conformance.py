@@ -18,10 +18,11 @@ from arena_env import RespawnArena
 
 import marl
 import marl.testing
-from envs import pettingzoo_peers
+from envs import battle, pettingzoo_peers
 from marl.core import registry
 
 pettingzoo_peers.register()
+battle.register()  # until the lead re-installs the package with battle's entry point
 SOURCES = {env_id: env_id for env_id in marl.list_envs()} | {
     "RespawnArena": RespawnArena,
     "RespawnArena(late_join=3)": functools.partial(RespawnArena, late_join=3),
