@@ -292,7 +292,8 @@ class BattleEnv(BatchedEnv):
             restored = torch.zeros(B, N, device=self.device).scatter_add_(1, target, damage * TICK * healing)
             jitter = (torch.rand(B, N, generator=self.generator, device=self.device) * 3 - 1) * TICK
             base = self.stats["cooldown"][types]
-            self.cooldown = torch.where(strike, base + jitter, self.cooldown.clamp(min=0.0))
+            restart = torch.where(heals, 0.0, base + jitter)  # a medivac's beam heals every tick
+            self.cooldown = torch.where(strike, restart, self.cooldown.clamp(min=0.0))
             absorbed = torch.minimum(self.shield, hurt)
             self.shield = self.shield - absorbed
             maximum = self.stats["health"][types]
