@@ -203,12 +203,12 @@ class BattleEnv(BatchedEnv):
         return torch.cat([allies, enemies], dim=1)
 
     def _procedural_starts(self) -> Tensor:
-        """SMACv2's `surrounded_and_reflect`: with p 0.5 "reflect" (allies uniform in x < 16, enemies
-        mirrored at x -> 32 - x, extra enemies uniform in x > 16), else "surrounded" (allies at the centre,
+        """SMACv2's `surrounded_and_reflect`: with p 0.5 "reflect" (allies uniform in x <= 15, enemies
+        mirrored at x -> 32 - x, extra enemies uniform in x >= 17), else "surrounded" (allies at the centre,
         enemies split among 1-4 of the points (2, 2), (30, 30), (30, 2), (2, 30))."""
         B, dev, gen, S = self.num_envs, self.device, self.generator, MAP_SIZE
         nA, nE = self.n_allies, self.n_enemies
-        half = torch.rand(B, nE, 2, generator=gen, device=dev) * torch.tensor([S / 2, S], device=dev)
+        half = torch.rand(B, nE, 2, generator=gen, device=dev) * torch.tensor([S / 2 - 1, S], device=dev)
         allies_r = half[:, :nA]
         enemies_r = half.clone()
         enemies_r[..., 0] = S - enemies_r[..., 0]
