@@ -7,6 +7,7 @@ import torch
 from scipy.stats import chisquare
 
 import marl
+import marl.testing
 from envs.battle import BattleConfig, BattleEnv, Scenario, get_scenario, register
 from envs.battle.env import EAST, N_BASIC, STOP, WEST
 from envs.battle.scenarios import RACE_WEIGHTS
@@ -148,7 +149,7 @@ def test_start_positions_are_reflect_or_surrounded_half_the_time():
     at_corner = (pos[:, 5:, None] == corners).all(-1).any(-1).all(-1)
     assert (centre == at_corner).all()  # surrounded: allies at the centre, enemies in corner groups
     reflect = ~centre
-    assert (pos[reflect, :5, 0] <= 16).all() and (pos[reflect, 5:, 0] >= 16).all()
+    assert (pos[reflect, :5, 0] <= 15).all() and (pos[reflect, 5:, 0] >= 17).all()
     mirrored = torch.stack([32 - pos[reflect, :5, 0], pos[reflect, :5, 1]], -1)
     assert torch.allclose(mirrored, pos[reflect, 5:10])
     assert abs(centre.float().mean().item() - 0.5) < 0.05
@@ -184,3 +185,16 @@ def test_bad_scenarios_and_configs_say_what_is_expected():
     with pytest.raises(ValueError, match="opponent"):
         marl.make("battle/3m", opponent="nobody")
     assert UNIT_TYPES[unit_index("medivac")].heals
+
+
+def test_self_play_passes_the_conformance_suite():
+    """Two learning groups (the registered ids check the heuristic mode with PettingZoo's tests)."""
+    results = marl.testing.check_env(
+        "battle/scenario",
+        num_envs=3,
+        steps=10,
+        pettingzoo=False,
+        scenario="terran_2_vs_3",
+        opponent="self_play",
+    )
+    assert all(r == "passed" or r.startswith("skipped") for r in results.values())
