@@ -130,6 +130,10 @@ class BattleEnv(BatchedEnv):
         )
 
     # ------------------------------------------------------------------ spaces
+    def rows(self, team: int) -> slice:
+        """The unit rows of team `team` (0: allies, 1: enemies)."""
+        return slice(self.offset[team], self.offset[team] + self.size[team])
+
     def _unit_features(self) -> int:
         return 1 + int(self.has_shields) + self.type_bits  # health, shield, type bits
 
@@ -242,7 +246,7 @@ class BattleEnv(BatchedEnv):
         out = {}
         for t, name in zip(self.learners, ("allies", "enemies"), strict=False):
             reward = self._reward(t, total_before, alive_before, alive)
-            own = slice(self.offset[t], self.offset[t] + self.size[t])
+            own = self.rows(t)
             terminated = ~alive[:, own] | over[:, None]
             out[name] = (reward[:, None].expand(-1, self.size[t]), terminated)
         return out
@@ -321,8 +325,7 @@ class BattleEnv(BatchedEnv):
         range; otherwise move toward the closest visible enemy, or else toward the enemies' centroid (a
         medivac: heal the most hurt ally in range, else follow its own team's centroid)."""
         mask = self._team_mask(team)
-        own = slice(self.offset[team], self.offset[team] + self.size[team])
-        opp = slice(self.offset[1 - team], self.offset[1 - team] + self.size[1 - team])
+        own, opp = self.rows(team), self.rows(1 - team)
         heals = self.stats["heals"][self.unit_type[:, own]]
         alive = self.health > 0
         pos = self.pos[:, own]
@@ -370,8 +373,7 @@ class BattleEnv(BatchedEnv):
         return feats
 
     def _team_mask(self, team: int) -> Tensor:
-        own = slice(self.offset[team], self.offset[team] + self.size[team])
-        opp = slice(self.offset[1 - team], self.offset[1 - team] + self.size[1 - team])
+        own, opp = self.rows(team), self.rows(1 - team)
         B, n = self.num_envs, self.size[team]
         alive = self.health > 0
         me = alive[:, own]
@@ -420,8 +422,7 @@ class BattleEnv(BatchedEnv):
         shootable), all zero outside the sight range; own health, shield, x and y over the map size, type
         bits. A dead agent's observation is zeros."""
         n, m = self.size[team], self.size[1 - team]
-        own = slice(self.offset[team], self.offset[team] + n)
-        opp = slice(self.offset[1 - team], self.offset[1 - team] + m)
+        own, opp = self.rows(team), self.rows(1 - team)
         alive = self.health > 0
         pos = self.pos[:, own]
         sight = self.stats["sight_range"][self.unit_type[:, own]][..., None, None]
@@ -467,10 +468,8 @@ class BattleEnv(BatchedEnv):
         enemy = torch.cat([units[..., :1], rel, units[..., 1:]], dim=-1) * alive
         parts = [ally[:, ally_rows].flatten(1), enemy[:, ~ally_rows].flatten(1)]
         for t in self.learners:
-            rows = slice(self.offset[t], self.offset[t] + self.size[t])
-            parts.append(
-                torch.nn.functional.one_hot(self.last_action[:, rows], self._n_actions(t)).flatten(1)
-            )
+            last = self.last_action[:, self.rows(t)]
+            parts.append(torch.nn.functional.one_hot(last, self._n_actions(t)).flatten(1))
         return torch.cat([p.float() for p in parts], dim=1)
 
     def _episode_stats(self) -> dict[str, Tensor]:
