@@ -4,7 +4,7 @@ Trains MAPPO (the repository's defaults, `configs/algo/mappo.yaml`) on `battle/<
 and records the evaluation win rate (greedy policy, `eval_episodes` episodes) before and after training.
 
     python benchmarks/battle_learning.py --scenario 3m --seeds 0 1 2 --total-steps 300000
-    # writes benchmarks/results/battle/battle_learning_<scenario>.json
+    # writes benchmarks/results/battle/battle_learning_<scenario>_<total steps>.json
 """
 
 from __future__ import annotations
@@ -80,7 +80,13 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         "runs": runs,
     }
-    out = ROOT / "benchmarks" / "results" / "battle" / f"battle_learning_{args.scenario}.json"
+    out = (
+        ROOT
+        / "benchmarks"
+        / "results"
+        / "battle"
+        / f"battle_learning_{args.scenario}_{args.total_steps}.json"
+    )
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     return result
 
