@@ -87,8 +87,9 @@ def test_medivacs_heal_allies_and_banelings_explode():
     assert step["allies"].terminated[0].tolist() == [True, False]
 
 
-def test_a_flawless_scripted_win_returns_the_maximum_reward():
-    env = BattleEnv("3m", BattleConfig(opponent="self_play"), num_envs=1, seed=0)
+@pytest.mark.parametrize(("reward", "maximum"), [("smac", 20.0), ("smax", 2.0)])
+def test_a_flawless_scripted_win_returns_the_maximum_reward(reward, maximum):
+    env = BattleEnv("3m", BattleConfig(opponent="self_play", reward=reward), num_envs=1, seed=0)
     env.reset()
     env.pos[0] = torch.tensor(
         [[10, 15], [10, 16], [10, 17], [13, 15], [13, 16], [13, 17]], dtype=torch.float32
@@ -102,8 +103,8 @@ def test_a_flawless_scripted_win_returns_the_maximum_reward():
         if step.done[0]:
             break
     assert step.done[0] and step.info["battle_won"][0] == 1 and step.info["dead_enemies"][0] == 3
-    assert total == pytest.approx(20.0, abs=1e-4)
-    assert step.info["episode_return/allies"][0] == pytest.approx(20.0, abs=1e-4)
+    assert total == pytest.approx(maximum, abs=1e-4)
+    assert step.info["episode_return/allies"][0] == pytest.approx(maximum, abs=1e-4)
 
 
 def test_loss_and_timeout():
