@@ -89,6 +89,8 @@ class BattleEnv(BatchedEnv):
         self.stats = stat_table(dev)
         self.team = torch.tensor([0] * sc.n_allies + [1] * sc.n_enemies, device=dev)
         self.offset = (0, sc.n_allies)  # first unit row of each team
+        self.first_of_team = torch.tensor(self.offset, device=dev)[self.team]  # per unit row
+        self.first_of_opponents = torch.tensor(self.offset, device=dev)[1 - self.team]
         self.size = (sc.n_allies, sc.n_enemies)
         types = [unit_index(t) for t in sc.unit_types]
         self.type_bits = len(types) if len(types) > 1 else 0  # SMAC: no type bits for a one-type map
@@ -260,9 +262,7 @@ class BattleEnv(BatchedEnv):
         damage = self.stats["damage"][types]
         direction = self.moves[action.clamp(max=N_BASIC - 1)] * (action < N_BASIC)[..., None]
         slot = (action - N_BASIC).clamp(min=0)
-        own_team_first = torch.tensor(self.offset, device=self.device)[self.team]
-        opp_first = torch.tensor(self.offset, device=self.device)[1 - self.team]
-        target = torch.where(heals, own_team_first, opp_first) + slot
+        target = torch.where(heals, self.first_of_team, self.first_of_opponents) + slot
         target = torch.where(action >= N_BASIC, target, torch.arange(N, device=self.device))
         attack = action >= N_BASIC
         enemies_of = self.team[:, None] != self.team[None, :]  # [N, N]
@@ -314,7 +314,7 @@ class BattleEnv(BatchedEnv):
         won = self.won[:, team].float()
         if self.config.reward == "smax":
             full = self.stats["health"][self.unit_type] + self.stats["shield"][self.unit_type]
-            return (lost / full[:, opp]).sum(1) / int(opp.sum()) + won
+            return (lost / full[:, opp]).sum(1) / self.size[1 - team] + won
         kills = (alive_before & ~alive)[:, opp].float().sum(1)
         reward = (lost.sum(1) + KILL_REWARD * kills).clamp(min=0.0) + WIN_REWARD * won
         return reward * REWARD_SCALE / self.max_reward[:, team]
