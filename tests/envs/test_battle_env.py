@@ -199,3 +199,13 @@ def test_self_play_passes_the_conformance_suite():
         opponent="self_play",
     )
     assert all(r == "passed" or r.startswith("skipped") for r in results.values())
+
+
+@pytest.mark.parametrize(("mode", "target"), [("closest", 0), ("weakest", 1)])
+def test_the_heuristic_attacks_the_closest_or_the_weakest_in_range(mode, target):
+    env = duel(["marine"], ["marine", "marine", "marine"], [[10, 16], [13, 16], [14, 16], [25, 16]])
+    env.config.attack_mode = mode
+    env.health[0, 2] = 5.0
+    assert env.heuristic_actions(0).tolist() == [[N_BASIC + target]]
+    env.pos[0, 1:3, 0] = 20.0  # nobody in range: the marine moves east, toward the closest visible enemy
+    assert env.heuristic_actions(0).tolist() == [[EAST]]
