@@ -60,7 +60,7 @@ def reach_table(env: KitchenEnv) -> tuple[Tensor, Tensor]:
     return stand.min(dim=2).values.clamp(max=FAR), neighbour
 
 
-class GreedyChef(marl.Algorithm):
+class GreedyChef(marl.ScriptedPolicy):
     """Fetch onions, fill pots, fetch a dish, take the soup, serve; hand items over where a kitchen is split."""
 
     def __init__(self, env: marl.BatchedEnv, config: GreedyConfig, device: torch.device) -> None:
@@ -71,18 +71,6 @@ class GreedyChef(marl.Algorithm):
         self.generator.manual_seed(int(config.seed))
         reach, neighbour = reach_table(env)
         self.reach, self.neighbour = reach.to(env.device), neighbour.to(env.device)
-
-    def train_iteration(self) -> marl.Iteration:
-        raise RuntimeError(
-            "kitchen_greedy is a scripted policy with nothing to train; use it with `marl eval`"
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:
-            raise ValueError(f"kitchen_greedy has no parameters; got a state with keys {sorted(state)}")
 
     def act(self, step: marl.Step, policy_state: Any, deterministic: bool = False, generator=None):
         env: KitchenEnv = self.env

@@ -25,7 +25,7 @@ from envs.pathfinding.env import GROUP, PathfindingEnv
 from envs.pathfinding.planning import MOVES, UNREACHABLE, greedy_actions
 
 
-class _PlanningBaseline(marl.Algorithm):
+class _PlanningBaseline(marl.ScriptedPolicy):
     """A fixed policy: nothing to train, an empty state dict."""
 
     def __init__(self, env: marl.BatchedEnv, config: Any, device: torch.device) -> None:
@@ -34,20 +34,6 @@ class _PlanningBaseline(marl.Algorithm):
         super().__init__(env, config, device)
         self.generator = torch.Generator(device=env.device)
         self.generator.manual_seed(int(getattr(config, "seed", 0)))
-
-    def train_iteration(self) -> marl.Iteration:
-        raise RuntimeError(
-            f"{type(self).__name__} is a planner with nothing to train; use it with `marl eval`"
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:
-            raise ValueError(
-                f"{type(self).__name__} has no parameters; got a state with keys {sorted(state)}"
-            )
 
 
 @dataclass

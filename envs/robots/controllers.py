@@ -18,7 +18,7 @@ import marl
 from envs.robots.env import GROUP, RobotsEnv
 
 
-class _Controller(marl.Algorithm):
+class _Controller(marl.ScriptedPolicy):
     """A fixed policy on a robots environment: nothing to train, an empty state dict."""
 
     needs_gain_control = False
@@ -30,20 +30,6 @@ class _Controller(marl.Algorithm):
             wanted = "gain" if self.needs_gain_control else "command"
             raise ValueError(f"{type(self).__name__} needs the environment key control={wanted!r}")
         super().__init__(env, config, device)
-
-    def train_iteration(self) -> marl.Iteration:
-        raise RuntimeError(
-            f"{type(self).__name__} is a fixed controller with nothing to train; use `marl eval`"
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:
-            raise ValueError(
-                f"{type(self).__name__} has no parameters; got a state with keys {sorted(state)}"
-            )
 
 
 @dataclass

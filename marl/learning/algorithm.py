@@ -119,6 +119,26 @@ class Algorithm:
         raise NotImplementedError
 
 
+class ScriptedPolicy(Algorithm):
+    """Base of fixed policies (planners, scripted controllers and chefs): nothing to train, no parameters.
+
+    Subclasses implement `act`; `marl eval` and `marl render` run them, `marl train` refuses them."""
+
+    def train_iteration(self) -> Iteration:
+        raise RuntimeError(
+            f"{type(self).__name__} is a scripted policy with nothing to train; use it with `marl eval`"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(
+                f"{type(self).__name__} has no parameters; got a state with keys {sorted(state)}"
+            )
+
+
 @dataclass
 class RandomConfig:
     steps_per_iteration: int = 32  # environment steps (per copy) between two log lines of `marl train`
