@@ -102,14 +102,34 @@ def write_video(frames: list[np.ndarray], out: Path, fps: int) -> Path:
     return out
 
 
+def command_line_env_keys() -> list[str]:
+    """This command's `env.KEY=VALUE` overrides (Hydra's record of them), which a checkpoint's environment
+    takes on top of its run's (`marl eval checkpoint=RUN env.n_agents=32`: the trained policy on 32 agents).
+    Another environment (`env=...`) is refused: a checkpoint's policy belongs to the task it was trained on."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    overrides = [o.removeprefix("+").removeprefix("++") for o in HydraConfig.get().overrides.task]
+    if any(o.split("=", 1)[0] == "env" for o in overrides):
+        raise ValueError(
+            "a checkpoint's policy runs on the environment it was trained on: change that environment's keys "
+            "with env.KEY=VALUE (e.g. env.n_agents=32), not with env=..."
+        )
+    return [o for o in overrides if o.startswith("env.")]
+
+
 def checkpoint_policy(cfg: DictConfig, num_envs: int) -> tuple[BatchedEnv, Algorithm, str, str]:
     """`num_envs` copies of the environment and the algorithm with the checkpoint's weights, rebuilt from
-    the checkpoint's run config (device and seed from `cfg`); without a checkpoint, `cfg`'s own, untrained."""
+    the checkpoint's run config (device and seed from `cfg`, and the command line's `env.KEY=VALUE`
+    overrides); without a checkpoint, `cfg`'s own, untrained."""
     if not cfg.checkpoint:
         return build(cfg, num_envs, cfg.seed)
     source, path = resolve_checkpoint(cfg.checkpoint)
     run_cfg = OmegaConf.merge(
-        OmegaConf.create(source.read_config()), {"device": cfg.device, "seed": cfg.seed}
+        OmegaConf.create(source.read_config()),
+        {"device": cfg.device, "seed": cfg.seed},
+        OmegaConf.from_dotlist(command_line_env_keys()),
     )
     check_device(cfg.device)
     state = load_checkpoint_file(path, map_location=cfg.device)["algorithm"]

@@ -122,6 +122,17 @@ def test_eval_writes_deterministic_and_stochastic_statistics(tmp_path):
         assert set(report[mode]) >= {"episode_return", "episode_length", "arrived"}
 
 
+def test_eval_of_a_checkpoint_takes_env_keys_from_the_command_line_and_refuses_another_env(tmp_path, capsys):
+    run = tmp_path / "run"
+    main(["train", *FAST, "total_steps=256", f"run_dir={run}"])
+    main(["eval", f"checkpoint={run}", "eval_episodes=4", "env.max_steps=7", f"run_dir={tmp_path / 'eval'}"])
+    report = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert max(report["episodes"]["stochastic"]["episode_length"]) <= 7  # the run's own limit is 20
+    with pytest.raises(SystemExit) as stop:
+        main(["eval", f"checkpoint={run}", "env=mpe/simple_spread", f"run_dir={tmp_path / 'eval2'}"])
+    assert stop.value.code == 2 and "env.KEY=VALUE" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("fmt, copies", [("gif", 1), ("mp4", 4)])
 def test_render_writes_a_video_of_one_copy_or_a_grid(tmp_path, fmt, copies):
     run = tmp_path / "run"
