@@ -1,9 +1,11 @@
-"""Throughput of batched battles: agent-steps per second at several batch sizes.
+"""Throughput of batched battles against JaxMARL's SMAX: agent-steps per second at several batch sizes.
 
 The learners play uniformly random legal actions (drawn under the action masks, action checks on) against
 the built-in heuristic enemy; every observation, the state and the masks are built every step, auto-resets
-included. Agent-steps = environment steps times allied agents. JaxMARL's SMAX is not measured here (it needs
-its own virtual environment with jax): this table is ours alone.
+included. Agent-steps = environment steps times allied agents. JaxMARL's `HeuristicEnemySMAX` plays the same
+classic maps with random legal actions, `jit(vmap(step))` over copies, 100 steps per jitted call
+(benchmarks/jaxmarl_speed.py, from its own virtual environment; its compile time is recorded apart); both
+sides use one CPU thread. Procedural scenarios are ours alone (SMAX draws its SMACv2-style units differently).
 
     python benchmarks/battle_speed.py --seconds 2    # writes benchmarks/results/battle/battle_speed.{json,md}
 """
@@ -11,21 +13,13 @@ its own virtual environment with jax): this table is ours alone.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import shlex
-import sys
-import time
 from pathlib import Path
 
 import torch
+from speedkit import ROOT, jaxmarl_speed, timed_rates, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from envs.battle import BattleEnv  # noqa: E402
-from marl.running.io import atomic_write_text  # noqa: E402
+from envs.battle import BattleEnv
+from envs.battle.scenarios import CLASSIC
 
 
 def our_speed(scenario: str, copies: int, device: str, seconds: float) -> dict[str, float]:
@@ -33,26 +27,22 @@ def our_speed(scenario: str, copies: int, device: str, seconds: float) -> dict[s
     env = BattleEnv(scenario, num_envs=copies, device=device, seed=0)
     env.reset()
     generator = torch.Generator(device=env.device).manual_seed(0)
-    for _ in range(3):  # warm-up
-        env.step(env.sample_actions(generator))
-    sync = torch.cuda.synchronize if env.device.type == "cuda" else (lambda: None)
-    sync()
-    steps, start, cpu = 0, time.perf_counter(), time.process_time()
-    while time.perf_counter() - start < seconds or steps < 5:
-        env.step(env.sample_actions(generator))
-        steps += 1
-    sync()
-    work = steps * copies * env.n_allies
-    return {"wall": work / (time.perf_counter() - start), "cpu": work / (time.process_time() - cpu)}
+    return timed_rates(
+        lambda: env.step(env.sample_actions(generator)), copies * env.n_allies, seconds, env.device
+    )
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenarios", nargs="+", default=["protoss_5_vs_5", "terran_10_vs_10"])
+    parser.add_argument(
+        "--scenarios", nargs="+", default=["3m", "27m_vs_30m", "protoss_5_vs_5", "terran_10_vs_10"]
+    )
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 16, 256, 1024])
     parser.add_argument("--devices", nargs="+", default=["cpu"])
     parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per cell of the table")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--jaxmarl-venv", type=Path, default=ROOT / ".venv-jaxmarl")
+    parser.add_argument("--no-jaxmarl", action="store_true", help="measure ours alone")
     parser.add_argument("--note", default="", help="about the machine, e.g. 'shared with other jobs'")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "battle" / "battle_speed"
@@ -63,44 +53,45 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for scenario in args.scenarios:
         for device in args.devices:
             for copies in args.copies:
-                speed = our_speed(scenario, copies, device, args.seconds)
-                rows.append(
-                    {
-                        "scenario": scenario,
-                        "device": device,
-                        "copies": copies,
-                        "wall": round(speed["wall"]),
-                        "cpu": round(speed["cpu"]),
+                ours = our_speed(scenario, copies, device, args.seconds)
+                row = {"scenario": scenario, "device": device, "copies": copies}
+                row |= {"wall": round(ours["wall"]), "cpu": round(ours["cpu"])}
+                if scenario in CLASSIC and device == "cpu" and not args.no_jaxmarl:
+                    smax = jaxmarl_speed(
+                        args.jaxmarl_venv, "HeuristicEnemySMAX", copies, args.seconds, scenario=scenario
+                    )
+                    row |= {
+                        "smax_wall": round(smax["agent_steps_wall"]),
+                        "smax_cpu": round(smax["agent_steps_cpu"]),
+                        "ratio_cpu": round(ours["cpu"] / smax["agent_steps_cpu"], 2),
+                        "smax_compile_s": round(smax["compile_seconds"], 1),
                     }
-                )
-                print(rows[-1], file=sys.stderr, flush=True)
-    machine = f"{platform.machine()}, {os.cpu_count()} logical CPUs"
-    if "cuda" in args.devices:
-        machine += f", {torch.cuda.get_device_name()}"
-    meta = {
-        "what": "agent-steps per second (wall clock and process CPU time), random legal actions against the "
-        "heuristic enemy, observations, state and masks built every step, auto-resets included",
-        "machine": machine + (f" ({args.note})" if args.note else ""),
-        "torch": torch.__version__,
-        "torch_threads": args.threads,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "seconds_per_cell": args.seconds,
-        "command": shlex.join(
-            ["python", "benchmarks/battle_speed.py", *(sys.argv[1:] if argv is None else argv)]
-        ),
+                rows.append(row)
+                print(row, flush=True)
+    columns = {
+        "scenario": "scenario",
+        "device": "device",
+        "copies": "copies",
+        "wall": "ours (wall)",
+        "cpu": "ours (CPU time)",
+        "smax_wall": "SMAX (wall)",
+        "smax_cpu": "SMAX (CPU time)",
+        "ratio_cpu": "ours / SMAX (CPU time)",
+        "smax_compile_s": "SMAX compile (s)",
     }
-    atomic_write_text(args.out.with_suffix(".json"), json.dumps({**meta, "rows": rows}, indent=1) + "\n")
-    lines = [
-        "| scenario | device | copies | agent-steps/s (wall) | agent-steps/s (CPU time) |",
-        "|---|---|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {r['scenario']} | {r['device']} | {r['copies']:,} | {r['wall']:,} | {r['cpu']:,} |" for r in rows
-    ]
-    lines += ["", f"Machine: {meta['machine']}, torch {meta['torch']}, {args.threads} torch thread(s).", ""]
-    lines += [f"Command: `{meta['command']}`", ""]
-    atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines))
-    print("\n".join(lines))
+    write_results(
+        args.out,
+        "battle_speed.py",
+        argv,
+        "agent-steps per second (wall clock and process CPU time), random legal actions against the heuristic "
+        "enemy, observations, state and masks built every step, auto-resets included; JaxMARL SMAX alongside",
+        rows,
+        columns,
+        devices=args.devices,
+        note=args.note,
+        torch_threads=args.threads,
+        seconds_per_cell=args.seconds,
+    )
     return rows
 
 

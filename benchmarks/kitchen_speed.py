@@ -1,31 +1,32 @@
-"""Random-action throughput of the batched kitchen against the reference Overcooked game, on CPU, in one run.
+"""Random-action throughput of the batched kitchen against the reference Overcooked game and JaxMARL, on CPU.
 
-Both sides play the same layout with random joint actions and compute both chefs' lossless encodings every
-step (episodes of 400 steps, auto-reset included); a step of one copy counts as one environment step. The
-reference (overcooked_ai's rules, PyPI `overcooked` 0.2.1) runs one game per process from its own virtual
-environment (see benchmarks/kitchen_reference.py) as a subprocess, measured again right before each of our
-rows, since the load of a shared machine drifts. JaxMARL's jitted port is not measured here.
+All sides play the same layout with random joint actions and compute both chefs' observations every step
+(episodes of 400 steps, auto-reset included); a step of one copy counts as one environment step, one CPU thread
+each. The reference (overcooked_ai's rules, PyPI `overcooked` 0.2.1, lossless encodings) runs one game per
+process from its own virtual environment as a subprocess, measured again right before each of our rows, since
+the load of a shared machine drifts. JaxMARL's jitted port (`overcooked`, its own virtual environment, its own
+observation) runs `jit(vmap(step))` over the same number of copies (benchmarks/jaxmarl_speed.py).
 
-    python benchmarks/kitchen_speed.py --seconds 1        # writes benchmarks/results/kitchen_speed.{json,csv}
+    python benchmarks/kitchen_speed.py --seconds 2    # writes benchmarks/results/kitchen/kitchen_speed.{json,md}
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
-import os
-import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from marl.running.io import atomic_write_text
+from speedkit import ROOT, jaxmarl_speed, run_worker, venv_python, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_LAYOUT = {"counter_circuit": "counter_circuit_o_1order"}
+JAXMARL_LAYOUT = {
+    "cramped_room": "cramped_room",
+    "asymmetric_advantages": "asymm_advantages",
+    "coordination_ring": "coord_ring",
+    "forced_coordination": "forced_coord",
+    "counter_circuit": "counter_circuit",
+}
 REFERENCE_WORKER = """
 import json, sys, time
 import numpy as np
@@ -46,94 +47,89 @@ while time.perf_counter() - start < a["seconds"] or steps < 3:
 print(json.dumps({"wall": steps / (time.perf_counter() - start), "cpu": steps / (time.process_time() - cpu)}))
 """
 OURS_WORKER = """
-import json, sys, time
+import json, sys
 import torch
 torch.set_num_threads(1)
+from speedkit import timed_rates
 from envs.kitchen import make_kitchen
 a = json.loads(sys.argv[1])
 env = make_kitchen(layout=a["layout"], num_envs=a["batch"], seed=0)
 env.reset()
 gen = torch.Generator().manual_seed(0)
-for _ in range(2):
-    env.step(env.sample_actions(gen))
-steps, start, cpu = 0, time.perf_counter(), time.process_time()
-while time.perf_counter() - start < a["seconds"] or steps < 3:
-    env.step(env.sample_actions(gen))
-    steps += 1
-work = steps * a["batch"]
-print(json.dumps({"wall": work / (time.perf_counter() - start), "cpu": work / (time.process_time() - cpu)}))
+print(json.dumps(timed_rates(lambda: env.step(env.sample_actions(gen)), a["batch"], a["seconds"], env.device)))
 """
-
-
-def run_worker(python: str, code: str, args: dict) -> dict[str, float]:
-    """Environment steps per second by wall clock and by the worker's CPU time."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [python, "-c", code, json.dumps(args)], capture_output=True, text=True, env=env, cwd=ROOT
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark worker failed ({python}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layouts", nargs="+", default=["cramped_room", "counter_circuit"])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64, 256, 1024, 4096])
-    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per cell of the table")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 256, 1024, 4096])
+    parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per cell of the table")
     parser.add_argument("--reference-venv", type=Path, default=ROOT / ".venv-overcooked")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "kitchen_speed")
+    parser.add_argument("--jaxmarl-venv", type=Path, default=ROOT / ".venv-jaxmarl")
+    parser.add_argument("--no-jaxmarl", action="store_true", help="leave JaxMARL's column out")
+    parser.add_argument("--note", default="", help="about the machine, e.g. 'shared with other jobs'")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "kitchen" / "kitchen_speed"
+    )
     args = parser.parse_args(argv)
-    reference_python = args.reference_venv / "bin" / "python"
-    if not reference_python.exists():
-        raise SystemExit(
-            f"no reference environment at {args.reference_venv}; create it with: python -m venv "
-            f"{args.reference_venv} && {reference_python} -m pip install overcooked==0.2.1"
-        )
+    reference_python = venv_python(args.reference_venv, "overcooked==0.2.1")
+    code = ["-c"]
     rows = []
     for layout in args.layouts:
         for batch in args.batch_sizes:
             common = {"seconds": args.seconds}
+            reference_layout = REFERENCE_LAYOUT.get(layout, layout)
             reference = run_worker(
-                str(reference_python),
-                REFERENCE_WORKER,
-                {**common, "layout": REFERENCE_LAYOUT.get(layout, layout)},
+                reference_python, [*code, REFERENCE_WORKER, json.dumps(common | {"layout": reference_layout})]
             )
-            ours = run_worker(sys.executable, OURS_WORKER, {**common, "layout": layout, "batch": batch})
-            rows.append(
-                {
-                    "layout": layout,
-                    "copies": batch,
-                    "ours_wall": round(ours["wall"]),
-                    "ours_cpu": round(ours["cpu"]),
-                    "reference_wall": round(reference["wall"]),
-                    "reference_cpu": round(reference["cpu"]),
-                    "ratio_wall": round(ours["wall"] / reference["wall"], 2),
-                    "ratio_cpu": round(ours["cpu"] / reference["cpu"], 2),
+            ours = run_worker(
+                sys.executable, [*code, OURS_WORKER, json.dumps(common | {"layout": layout, "batch": batch})]
+            )
+            row = {
+                "layout": layout,
+                "copies": batch,
+                "ours_wall": round(ours["wall"]),
+                "ours_cpu": round(ours["cpu"]),
+            }
+            row |= {"reference_wall": round(reference["wall"]), "reference_cpu": round(reference["cpu"])}
+            row |= {"ratio_cpu": round(ours["cpu"] / reference["cpu"], 2)}
+            if not args.no_jaxmarl and layout in JAXMARL_LAYOUT:
+                jax = jaxmarl_speed(
+                    args.jaxmarl_venv, "overcooked", batch, args.seconds, layout=JAXMARL_LAYOUT[layout]
+                )
+                row |= {
+                    "jaxmarl_wall": round(jax["env_steps_wall"]),
+                    "jaxmarl_cpu": round(jax["env_steps_cpu"]),
+                    "ratio_jaxmarl_cpu": round(ours["cpu"] / jax["env_steps_cpu"], 2),
+                    "jaxmarl_compile_s": round(jax["compile_seconds"], 1),
                 }
-            )
-            print(rows[-1], file=sys.stderr, flush=True)
-    meta = {
-        "what": "environment steps per second, random actions, lossless encodings every step, 1 CPU thread",
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "seconds_per_cell": args.seconds,
+            rows.append(row)
+            print(row, flush=True)
+    columns = {
+        "layout": "layout",
+        "copies": "copies",
+        "ours_wall": "ours (wall)",
+        "ours_cpu": "ours (CPU time)",
+        "reference_wall": "overcooked (wall)",
+        "reference_cpu": "overcooked (CPU time)",
+        "ratio_cpu": "ours / overcooked (CPU time)",
+        "jaxmarl_wall": "JaxMARL (wall)",
+        "jaxmarl_cpu": "JaxMARL (CPU time)",
+        "ratio_jaxmarl_cpu": "ours / JaxMARL (CPU time)",
+        "jaxmarl_compile_s": "JaxMARL compile (s)",
     }
-    atomic_write_text(args.out.with_suffix(".json"), json.dumps({**meta, "rows": rows}, indent=1) + "\n")
-    table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(args.out.with_suffix(".csv"), table.getvalue())
-    print(
-        "| layout | copies | ours (wall) | ours (CPU) | reference (wall) | reference (CPU) | ratio (wall) | ratio (CPU) |"
+    write_results(
+        args.out,
+        "kitchen_speed.py",
+        argv,
+        "environment steps per second (wall clock and process CPU time), random actions, observations every "
+        "step (lossless encodings; JaxMARL its own), 1 CPU thread per side",
+        rows,
+        columns,
+        note=args.note,
+        seconds_per_cell=args.seconds,
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['layout']} | {r['copies']} | {r['ours_wall']:,} | {r['ours_cpu']:,} | {r['reference_wall']:,} | "
-            f"{r['reference_cpu']:,} | {r['ratio_wall']:.1f}x | {r['ratio_cpu']:.1f}x |"
-        )
     return rows
 
 

@@ -14,22 +14,14 @@ fairer measure on a busy machine).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from speedkit import ROOT, rates, timed_rates, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from envs.lbf import make_lbf, parse_task  # noqa: E402
-from marl.running.io import atomic_write_text  # noqa: E402
+from envs.lbf import make_lbf, parse_task
 
 
 def reference_id(task: str) -> str:
@@ -52,11 +44,7 @@ def reference_speed(task: str, seconds: float) -> dict[str, float]:
         steps += 1
         if done or truncated:
             env.reset()
-    return _rates(steps * n, start, cpu)
-
-
-def _rates(work: int, start: float, cpu: float) -> dict[str, float]:
-    return {"wall": work / (time.perf_counter() - start), "cpu": work / (time.process_time() - cpu)}
+    return rates(steps * n, start, cpu)
 
 
 def our_speed(task: str, copies: int, device: str, seconds: float) -> dict[str, float]:
@@ -69,18 +57,7 @@ def our_speed(task: str, copies: int, device: str, seconds: float) -> dict[str, 
     def step() -> None:
         env.step({"agent": torch.randint(6, shape, generator=generator, device=env.device)})
 
-    for _ in range(3):  # warm-up
-        step()
-    sync = torch.cuda.synchronize if env.device.type == "cuda" else (lambda: None)
-    sync()
-    steps, start, cpu = 0, time.perf_counter(), time.process_time()
-    while time.perf_counter() - start < seconds or steps < 5:
-        step()
-        steps += 1
-        if steps % 20 == 0:
-            sync()
-    sync()
-    return _rates(steps * copies * env.n_agents, start, cpu)
+    return timed_rates(step, copies * env.n_agents, seconds, env.device)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -113,37 +90,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "ratio_cpu": round(ours["cpu"] / reference["cpu"], 2),
                     }
                 )
-                print(rows[-1], file=sys.stderr, flush=True)
-    machine = f"{platform.machine()}, {os.cpu_count()} logical CPUs"
-    if "cuda" in args.devices:
-        machine += f", {torch.cuda.get_device_name()}"
-    meta = {
-        "what": "agent-steps per second (wall clock and process CPU time), uniformly random actions, every "
-        "observation built, auto-resets included",
-        "machine": machine + (f" ({args.note})" if args.note else ""),
-        "torch": torch.__version__,
-        "torch_threads": args.threads,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "seconds_per_cell": args.seconds,
-        "command": shlex.join(
-            ["python", "benchmarks/lbf_speed.py", *(sys.argv[1:] if argv is None else argv)]
-        ),
+                print(rows[-1], flush=True)
+    columns = {
+        "task": "task",
+        "device": "device",
+        "copies": "copies",
+        "ours_wall": "ours (wall)",
+        "ours_cpu": "ours (CPU time)",
+        "reference_wall": "lbforaging (wall)",
+        "reference_cpu": "lbforaging (CPU time)",
+        "ratio_wall": "ours / lbforaging (wall)",
+        "ratio_cpu": "ours / lbforaging (CPU time)",
     }
-    atomic_write_text(args.out.with_suffix(".json"), json.dumps({**meta, "rows": rows}, indent=1) + "\n")
-    lines = [
-        "| task | device | copies | ours (wall) | ours (CPU time) | lbforaging (wall) | lbforaging (CPU time) "
-        "| ours / lbforaging (wall) | ours / lbforaging (CPU time) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {r['task']} | {r['device']} | {r['copies']:,} | {r['ours_wall']:,} | {r['ours_cpu']:,} | "
-        f"{r['reference_wall']:,} | {r['reference_cpu']:,} | {r['ratio_wall']:.1f}x | {r['ratio_cpu']:.1f}x |"
-        for r in rows
-    ]
-    lines += ["", f"Machine: {meta['machine']}, torch {meta['torch']}, {args.threads} torch thread(s).", ""]
-    lines += [f"Command: `{meta['command']}`", ""]
-    atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines))
-    print("\n".join(lines))
+    write_results(
+        args.out,
+        "lbf_speed.py",
+        argv,
+        "agent-steps per second (wall clock and process CPU time), uniformly random actions, every observation "
+        "built, auto-resets included",
+        rows,
+        columns,
+        devices=args.devices,
+        note=args.note,
+        torch_threads=args.threads,
+        seconds_per_cell=args.seconds,
+    )
     return rows
 
 
