@@ -39,7 +39,14 @@ from envs.kitchen.layout import (
     LayoutError,
 )
 from marl import BatchedEnv, GroupSpec, agent_names
-from marl.core.validation import check_bool, check_int, check_number, check_positive_int, validated
+from marl.core.validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_positive_int,
+    validated,
+)
 
 GROUP = "chefs"
 NORTH, SOUTH, EAST, WEST, STAY, INTERACT = range(6)
@@ -50,6 +57,7 @@ ITEM_NAMES = ("nothing", "onion", "tomato", "dish", "soup")
 PLACEMENT_IN_POT_REWARD, DISH_PICKUP_REWARD, SOUP_PICKUP_REWARD = 3.0, 3.0, 5.0
 URGENCY_STEPS = 40
 MAX_CHEFS = 8
+OBSERVATIONS = ("lossless", "features")  # the `observation` key: lossless [C, H, W] grids, or feature vectors
 BASE_CHANNELS = (
     "pot",
     "counter",
@@ -90,6 +98,9 @@ class KitchenConfig:
     horizon: int = 400  # steps per episode
     shaped_reward_weight: float = 1.0  # weight of the shaped reward added to the sparse one
     shaped_reward_horizon: int = 0  # environment steps over which that weight anneals to 0; 0: constant
+    observation: str = (
+        "lossless"  # "lossless": [C, H, W] grids; "features": the reference's 48 N-value vector
+    )
 
     def validate(self) -> None:
         check_int("n_chefs", self.n_chefs, low=2, high=MAX_CHEFS, allow_none=True)
@@ -98,6 +109,7 @@ class KitchenConfig:
         check_positive_int("horizon", self.horizon)
         check_number("shaped_reward_weight", self.shaped_reward_weight, low=0.0)
         check_int("shaped_reward_horizon", self.shaped_reward_horizon, low=0)
+        check_choice("observation", self.observation, OBSERVATIONS)
 
 
 @dataclass
@@ -108,7 +120,8 @@ class KitchenLayoutConfig(KitchenConfig):
 
 
 class KitchenEnv(BatchedEnv):
-    """Overcooked on `num_envs` copies of one layout; observation: the lossless `[C, H, W]` encoding."""
+    """Overcooked on `num_envs` copies of one layout; observation: the lossless `[C, H, W]` encoding, or with
+    `observation="features"` overcooked_ai's featurized vector (envs/kitchen/features.py)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
     random_dynamics = False  # fixed layout and starts, as overcooked_ai: the seed changes nothing
@@ -149,6 +162,12 @@ class KitchenEnv(BatchedEnv):
         self.channels = channel_names(n)
         high = float(max(max(layout.cook_time), MAX_INGREDIENTS))
         obs_space = gym.spaces.Box(0.0, high, (len(self.channels), H, W), np.float32)
+        self.observation = config.observation
+        if self.observation == "features":  # cell offsets and positions, counts, cook times
+            from envs.kitchen.features import features_size
+
+            reach = float(max(H, W) - 1)
+            obs_space = gym.spaces.Box(-reach, max(reach, high), (features_size(n),), np.float32)
         groups = {GROUP: GroupSpec(agent_names("chef", n), obs_space, gym.spaces.Discrete(len(ACTION_NAMES)))}
         state_space = gym.spaces.Box(0.0, high, (len(self.channels) * H * W,), np.float32)
         super().__init__(
@@ -186,6 +205,11 @@ class KitchenEnv(BatchedEnv):
         self._version = 0  # bumped by every reset and step: the state the last encoding was computed from
         self._last_encoding: tuple[int, Tensor] = (-1, torch.empty(0))
         self._renderer = None
+        self._features = None
+        if self.observation == "features":
+            from envs.kitchen.features import KitchenFeatures
+
+            self._features = KitchenFeatures(self)
 
     # ------------------------------------------------------------------ contract
     def _reset(self, mask: Tensor) -> None:
@@ -214,6 +238,8 @@ class KitchenEnv(BatchedEnv):
         return {GROUP: (reward, torch.zeros_like(self.alive[GROUP]))}
 
     def _observe(self) -> dict[str, Tensor]:
+        if self._features is not None:
+            return {GROUP: self._features()}
         self._last_encoding = (self._version, self.lossless_encoding())
         return {GROUP: self._last_encoding[1]}
 
