@@ -25,17 +25,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from envs.kitchen import layout as tiles
 from envs.kitchen.env import DIRECTIONS, DISH, NOTHING, ONION, SOUP, TOMATO, KitchenEnv
-from envs.kitchen.layout import (
-    COUNTER,
-    DISH_DISPENSER,
-    FLOOR,
-    MAX_INGREDIENTS,
-    ONION_DISPENSER,
-    POT,
-    SERVING,
-    TOMATO_DISPENSER,
-)
 
 FEATURES_PER_CHEF = 46
 N_POTS = 2  # the reference's `num_pots` default
@@ -82,7 +73,7 @@ def motion_costs(terrain: Tensor, directions: Tensor) -> Tensor:
     neighbour = torch.where(
         inside, ny.clamp(0, H - 1) * W + nx.clamp(0, W - 1), torch.arange(cells, device=dev)[:, None]
     )
-    enters = inside & (flat[neighbour] == FLOOR)
+    enters = inside & (flat[neighbour] == tiles.FLOOR)
     # a move in direction d from (c, facing) turns to d and enters the neighbour if it is floor
     target_cell = torch.where(enters, neighbour, torch.arange(cells, device=dev)[:, None])  # [cells, 4]
     successor = (target_cell * 4 + torch.arange(4, device=dev)).repeat_interleave(4, dim=0)  # [cells * 4, 4]
@@ -102,7 +93,7 @@ def motion_costs(terrain: Tensor, directions: Tensor) -> Tensor:
     # the tile's motion goals: a floor neighbour, facing back at the tile (the opposite direction)
     opposite = torch.tensor([1, 0, 3, 2], device=dev)
     goal = neighbour * 4 + opposite  # [cells, 4]
-    targetable = (flat != FLOOR) & (flat != COUNTER)
+    targetable = (flat != tiles.FLOOR) & (flat != tiles.COUNTER)
     valid = enters & targetable[:, None]  # [tile, direction]
     to_goal = distance[:, goal]  # [nodes, tile, direction]
     to_goal = torch.where(valid, to_goal, float("inf"))
@@ -127,21 +118,21 @@ class KitchenFeatures:
         # the empty counter is a candidate when it holds nothing)
         self.static = torch.stack(
             [
-                flat == ONION_DISPENSER,
-                flat == TOMATO_DISPENSER,
-                flat == DISH_DISPENSER,
+                flat == tiles.ONION_DISPENSER,
+                flat == tiles.TOMATO_DISPENSER,
+                flat == tiles.DISH_DISPENSER,
                 torch.zeros_like(flat, dtype=torch.bool),
-                flat == SERVING,
+                flat == tiles.SERVING,
                 torch.zeros_like(flat, dtype=torch.bool),
             ]
         )  # [6, cells]
         self.counter_item = torch.tensor([ONION, TOMATO, DISH, SOUP, -1, NOTHING], device=dev)
         self.held_kind = torch.tensor([ONION, TOMATO, DISH, SOUP, -1, -1], device=dev)  # held: (0, 0)
-        self.is_pot = flat == POT
+        self.is_pot = flat == tiles.POT
         x, y = self.xy[:, 0:1] + directions[:, 0], self.xy[:, 1:2] + directions[:, 1]
         inside = (x >= 0) & (x < W) & (y >= 0) & (y < H)
         beside = flat[(y.clamp(0, H - 1) * W + x.clamp(0, W - 1))]
-        self.wall = (~inside | (beside != FLOOR)).float()  # [cells, 4]
+        self.wall = (~inside | (beside != tiles.FLOOR)).float()  # [cells, 4]
         self.held_one_hot = torch.tensor(HELD_ONE_HOT, dtype=torch.float32, device=dev)
         n = env.n_chefs
         self.order = torch.tensor([[c] + [o for o in range(n) if o != c] for c in range(n)], device=dev)
@@ -190,7 +181,7 @@ class KitchenFeatures:
         values = [
             torch.ones_like(exists),
             ~soup,
-            soup & (~idle | (onions == MAX_INGREDIENTS)),
+            soup & (~idle | (onions == tiles.MAX_INGREDIENTS)),
             soup & ~idle & ~ready,
             ready,
             onions,
