@@ -392,9 +392,13 @@ class MMOEnv(BatchedEnv):
             task = (torch.arange(N, device=dev) % len(self.task_kinds)).expand(B, N)
         self.task = torch.where(m, task, self.task)
         self._mark_visits(mask[:, None] & self.live[:, :N])
+        self.progress = self.where(mask, self._progress(), self.progress)
         if M:
             self.live[:, N:] = torch.where(m, False, self.live[:, N:])
             self.health[:, N:] = torch.where(m, 0, self.health[:, N:])
+            self.pos[:, N:] = torch.where(m[..., None], self.border, self.pos[:, N:])
+            for name in ("npc_level", "npc_kind", "npc_style", "npc_offense", "npc_defense"):
+                setattr(self, name, torch.where(m, 0, getattr(self, name)))
             self._spawn_npcs(m & torch.ones(B, M, dtype=torch.bool, device=dev))
         self._version += 1
 
@@ -481,7 +485,9 @@ class MMOEnv(BatchedEnv):
             self._spawn_npcs(~self.live[:, N:])
         joined = self._respawn_players(terminated, tick)
         self._mark_visits(self.live[:, :N])
-        reward = self._update_progress() - terminated.float()
+        progress = self._progress()
+        reward = progress - self.progress - terminated.float()  # the change of progress, -1 for a death
+        self.progress = progress
         self._version += 1
         return {
             GROUP: (reward, terminated, joined) if self.respawn_delay is not None else (reward, terminated)
@@ -616,8 +622,8 @@ class MMOEnv(BatchedEnv):
             setattr(self, name, torch.where(fresh, torch.zeros_like(value), value))
         return back
 
-    def _update_progress(self) -> Tensor:
-        """The players' task progress now; returns its change (the reward before the death penalty)."""
+    def _progress(self) -> Tensor:
+        """`[B, N]`: every player's task progress in [0, 1] from its counts."""
         counts = torch.stack(  # in the order of the task kinds (SURVIVE, EAT, DRINK, DEFEAT_NPCS, EXPLORE, REACH)
             [
                 self.time_alive[:, : self.N],
@@ -630,10 +636,7 @@ class MMOEnv(BatchedEnv):
             -1,
         )
         value = counts.gather(2, self.task_kinds[self.task][..., None])[..., 0].float()
-        progress = (value / self.task_targets[self.task]).clamp(max=1.0)
-        change = progress - self.progress
-        self.progress = progress
-        return change
+        return (value / self.task_targets[self.task]).clamp(max=1.0)
 
     # ------------------------------------------------------------------ what agents see
     def _observe(self) -> dict[str, dict[str, Tensor]]:
@@ -661,11 +664,11 @@ class MMOEnv(BatchedEnv):
         place = (self.pos[:, :N] - self.border).float() / (self.centre - 1)
         own = torch.cat([me[..., 4:10], place, me[..., 10:11], self.progress[..., None]], dim=-1)
         return {
-            GROUP: {
-                "tiles": tiles.view(B, N, -1, side, side),
+            GROUP: {  # in the space's key order (gymnasium sorts a Dict's keys)
                 "entities": entities,
                 "entities_mask": valid.float(),
                 "self": own,
+                "tiles": tiles.view(B, N, -1, side, side),
             }
         }
 
