@@ -143,12 +143,14 @@ PRESETS: dict[str, type[MMOConfig]] = {"small": MMOSmallConfig, "medium": MMOCon
 
 
 class View(NamedTuple):
-    """What every entity sees of one state (computed once per state): its crop and its K nearest others."""
+    """What the entities see of one state (computed once per state): crops and nearest entities."""
 
     tiles: Tensor  # uint8 [B, N, crop]: the players' tile crops, row-major
-    ids: Tensor  # long [B, E, crop]: the entity on each crop tile (-1: none; the lowest index where several)
-    slots: Tensor  # long [B, E, K]: the K nearest other visible entities, nearest first (-1: empty)
-    in_reach: Tensor  # bool [B, E, K]: the slot's entity is within attack reach
+    ids: Tensor  # int32 [B, N, crop]: the entity on each tile of a player's crop (-1: none; the lowest index)
+    slots: Tensor  # long [B, N, K]: each player's K nearest other visible entities, nearest first (-1: empty)
+    delta: Tensor  # long [B, N, K, 2]: their (row, col) relative to the player (0 for empty slots)
+    in_reach: Tensor  # bool [B, N, K]: the slot's entity is within attack reach
+    prey: Tensor  # long [B, M]: the nearest living player each NPC sees (-1: none)
 
 
 class MMOEnv(BatchedEnv):
@@ -288,38 +290,38 @@ class MMOEnv(BatchedEnv):
         where = torch.where(self.live, self.flat(self.pos), HW)
         entity = torch.arange(E, dtype=torch.int32, device=self.device).expand(B, E)
         occupant.scatter_reduce_(1, where, entity, "amin")
+        occupant = torch.where(occupant == E, -1, occupant)
         cells = (self.flat(self.pos)[..., None] + self.crop_offsets).view(B, -1)  # [B, E * crop]
-        ids = occupant.gather(1, cells).view(B, E, self.crop).long()
-        ids = torch.where(ids == E, -1, ids)
+        ids = occupant.gather(1, cells).view(B, E, self.crop)
         tiles = self.tiles_flat.gather(1, cells[:, : N * self.crop]).view(B, N, self.crop)
         nearest = ids[..., self.nearest_first]
-        me = torch.arange(E, device=self.device)[:, None]
-        valid = (nearest >= 0) & (nearest != me)
-        rank = valid.long().cumsum(-1) - 1
+        # players: the first K others in distance order
+        mine = nearest[:, :N]
+        valid = (mine >= 0) & (mine != torch.arange(N, device=self.device, dtype=torch.int32)[:, None])
+        rank = valid.to(torch.int32).cumsum(-1, dtype=torch.int32) - 1
         keep = valid & (rank < self.K)
-        slots = torch.full((B, E, self.K + 1), -1, dtype=torch.long, device=self.device)
-        slots.scatter_(2, torch.where(keep, rank, self.K), torch.where(keep, nearest, -1))
+        slots = torch.full((B, N, self.K + 1), -1, dtype=torch.long, device=self.device)
+        slots.scatter_(2, torch.where(keep, rank, self.K).long(), torch.where(keep, mine, -1).long())
         slots = slots[..., : self.K]
-        delta = self._relative(slots)
+        other = self.pos.gather(1, slots.clamp(min=0).view(B, -1, 1).expand(-1, -1, 2)).view(B, N, self.K, 2)
+        delta = torch.where((slots >= 0)[..., None], other - self.pos[:, :N, None], 0)
         in_reach = (slots >= 0) & (delta.abs().amax(-1) <= ATTACK_REACH)
-        view = View(tiles, ids, slots, in_reach)
+        # NPCs: the nearest player in sight
+        theirs = nearest[:, N:]
+        player = (theirs >= 0) & (theirs < N)
+        first = theirs.gather(2, player.to(torch.uint8).argmax(-1, keepdim=True))[..., 0].long()
+        prey = torch.where(player.any(-1), first, -1)
+        view = View(tiles, ids[:, :N], slots, delta, in_reach, prey)
         self._view_cache = (self._version, view)
         return view
-
-    def _relative(self, slots: Tensor) -> Tensor:
-        """`long [B, E, K, 2]`: (row, col) of each slot's entity relative to the viewer (0 for empty slots)."""
-        B, E, K = slots.shape
-        other = self.pos.gather(1, slots.clamp(min=0).view(B, E * K, 1).expand(-1, -1, 2)).view(B, E, K, 2)
-        return torch.where((slots >= 0)[..., None], other - self.pos[:, :, None], 0)
 
     def _attackable(self, view: View) -> Tensor:
         """`bool [B, N, K]`: slots a player may attack (in reach; a player target past its spawn immunity)."""
         if not self.combat:
-            return torch.zeros_like(view.in_reach[:, : self.N])
-        slots = view.slots[:, : self.N]
-        target = slots.clamp(min=0)
+            return torch.zeros_like(view.in_reach)
+        target = view.slots.clamp(min=0)
         immune = (target < self.N) & (self.time_alive.gather(1, target.flatten(1)).view_as(target) < IMMUNITY)
-        return view.in_reach[:, : self.N] & ~immune
+        return view.in_reach & ~immune
 
     # ------------------------------------------------------------------ reset
     def reset_to(self, terrain_map: Tensor, spawns: Tensor) -> Step:
@@ -464,7 +466,7 @@ class MMOEnv(BatchedEnv):
         attack = act[..., 1]
         slot = ((attack - 1) % self.K).clamp(min=0)
         legal = self._attackable(view).gather(2, slot[..., None])[..., 0]
-        target = torch.cat([view.slots[:, :N].gather(2, slot[..., None])[..., 0], npc_target], dim=1)
+        target = torch.cat([view.slots.gather(2, slot[..., None])[..., 0], npc_target], dim=1)
         style = torch.cat([((attack - 1) // self.K).clamp(min=0), self.npc_style], dim=1)
         striking = torch.cat([(attack > 0) & legal, npc_target >= 0], dim=1) & acting & (target >= 0)
         target = target.clamp(min=0)
@@ -566,10 +568,7 @@ class MMOEnv(BatchedEnv):
         if M == 0:
             empty = torch.zeros(B, 0, dtype=torch.long, device=dev)
             return empty, empty
-        slots = view.slots[:, N:]
-        sees_player = (slots >= 0) & (slots < N)
-        nearest = slots.gather(2, sees_player.long().argmax(-1, keepdim=True))[..., 0]
-        hunted = torch.where(sees_player.any(-1), nearest, -1)
+        hunted = view.prey
         grudge = self.npc_target
         held = grudge.clamp(min=0)
         gap = (self.pos.gather(1, held[..., None].expand(-1, -1, 2)) - self.pos[:, N:]).abs().amax(-1)
@@ -643,7 +642,7 @@ class MMOEnv(BatchedEnv):
         B, N, K = self.num_envs, self.N, self.K
         view = self._view()
         side = 2 * self.vision + 1
-        ids = view.ids[:, :N]
+        ids = view.ids
         tiles = torch.empty(B, N, len(TILE_CHANNELS), self.crop, device=self.device)
         tiles[:, :, : len(MATERIALS)] = (
             view.tiles[:, :, None, :]
@@ -651,12 +650,12 @@ class MMOEnv(BatchedEnv):
         )
         tiles[:, :, -2] = (ids >= 0) & (ids < N)
         tiles[:, :, -1] = ids >= N
-        slots = view.slots[:, :N]
+        slots = view.slots
         table = self._entity_table()
         rows = table.gather(1, slots.clamp(min=0).view(B, -1, 1).expand(-1, -1, table.shape[-1])).view(
             B, N, K, -1
         )
-        delta = self._relative(view.slots)[:, :N].float() / self.vision
+        delta = view.delta.float() / self.vision
         entities = torch.cat([rows[..., :4], delta, rows[..., 4:]], dim=-1)
         valid = slots >= 0
         entities = torch.where(valid[..., None], entities, 0.0)
