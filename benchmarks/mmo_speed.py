@@ -122,7 +122,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "torch_threads": args.threads,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seconds_per_cell": args.seconds,
-        "command": shlex.join(["python", "benchmarks/mmo_speed.py", *(sys.argv[1:] if argv is None else argv)]),
+        "command": shlex.join(
+            ["python", "benchmarks/mmo_speed.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
     }
     atomic_write_text(args.out.with_suffix(".json"), json.dumps({**meta, "rows": rows}, indent=1) + "\n")
     lines = [

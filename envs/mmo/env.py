@@ -11,8 +11,8 @@ players first, then the NPCs (position, health, combat levels, ...). A tick foll
 3. Attacks (priority 50), all at once: damage `int(max(mult * offense - defense, 0.25 * offense))`, `mult`
    1.5 when the attack's style beats the target's top style (melee beats range, range beats mage, mage beats
    melee), reach 3 in Chebyshev distance; player offense 10 + 5 * level of the style, defense 5 * the highest
-   combat level; NPC offense and defense int(8 * (level - U[0, 1))). A player target younger than 20 ticks is
-   immune to players. Each landed attack gives the attacker 1 XP in its style (level 1 + XP // 10, at most 10).
+   combat level; NPC offense and defense int(8 * (level - U[0, 1))). A player older than 20 ticks cannot
+   attack a player younger than 20 ticks (NM's spawn immunity). Each landed attack gives the attacker 1 XP in its style (level 1 + XP // 10, at most 10).
 4. Moves (priority 60): N, S, E, W (row -1, row +1, col +1, col -1, NM's `Direction`) or stay; only onto
    grass, scrub or foliage (masked). Entities may share a tile.
 5. Players at 0 HP die (their slot stays, `alive` False); depleted scrub regrows into foliage with probability
@@ -316,12 +316,14 @@ class MMOEnv(BatchedEnv):
         return view
 
     def _attackable(self, view: View) -> Tensor:
-        """`bool [B, N, K]`: slots a player may attack (in reach; a player target past its spawn immunity)."""
+        """`bool [B, N, K]`: slots a player may attack: in reach, and not a player younger than `IMMUNITY` ticks
+        when the attacker is older than that (NM's spawn immunity: no camping of fresh spawns)."""
         if not self.combat:
             return torch.zeros_like(view.in_reach)
         target = view.slots.clamp(min=0)
-        immune = (target < self.N) & (self.time_alive.gather(1, target.flatten(1)).view_as(target) < IMMUNITY)
-        return view.in_reach & ~immune
+        young = (target < self.N) & (self.time_alive.gather(1, target.flatten(1)).view_as(target) < IMMUNITY)
+        old = self.time_alive[:, : self.N, None] > IMMUNITY
+        return view.in_reach & ~(young & old)
 
     # ------------------------------------------------------------------ reset
     def reset_to(self, terrain_map: Tensor, spawns: Tensor) -> Step:

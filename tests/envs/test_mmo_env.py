@@ -68,7 +68,9 @@ def test_food_water_and_health_follow_the_reference_until_death():
     assert seen == expected[:-1]
     assert expected[19] == (100, 0, 0) and expected[-1][0] <= 0 and len(expected) == 25
     step = env.step(act(env, [STAY]))  # health 0: it dies at tick 25
-    assert bool(step[GROUP].terminated[0, 0]) and float(step[GROUP].reward[0, 0]) == pytest.approx(1 / 1024 - 1)
+    assert bool(step[GROUP].terminated[0, 0]) and float(step[GROUP].reward[0, 0]) == pytest.approx(
+        1 / 1024 - 1
+    )
     assert bool(step.done[0])  # its only player died: the copy ended (and was reset)
 
 
@@ -151,15 +153,14 @@ def test_damage_per_style_with_the_weakness_multiplier(style, target_top, attack
     assert int(env.xp[0, 0, style]) == attacker_xp + 1
 
 
-def test_players_are_immune_to_players_for_20_ticks_and_reach_is_3():
+def test_spawn_immunity_protects_young_players_from_older_ones_and_reach_is_3():
     env, step = world(grass_map(), [(LOW, LOW + 3), (LOW, LOW + 6), (LOW, LOW + 10)], combat=True)
-    for _ in range(19):
-        assert not bool(step[GROUP].action_mask[0, 0, 6:].any())
-        step = env.step(act(env, [STAY] * 3))
-    step = env.step(act(env, [STAY] * 3))  # now 20 ticks alive
     slots = env._view().slots[0, 0].tolist()
     legal = step[GROUP].action_mask[0, 0, 6 : 6 + env.K]
     assert legal[slots.index(1)] and not legal[slots.index(2)]  # 3 away: in reach; 7 away: seen, not in reach
+    for attacker, target, allowed in ((25, 5, False), (5, 5, True), (25, 25, True), (21, 19, False)):
+        env.time_alive[0, :2] = torch.tensor([attacker, target])
+        assert bool(env._action_mask()[GROUP][0, 0, 6 + slots.index(1)]) == allowed
 
 
 def test_npc_kinds_and_levels_follow_the_danger_bands():
