@@ -34,14 +34,14 @@ for policy in ("random", "forager"):
         f"{stats['task_progress']:.2f}, NPCs defeated per copy {stats['npcs_defeated']:.1f}"
     )
 
-# a survival-only game on a hand-made 30 x 30 map: a lake in a meadow, two players spawned by hand
+# a survival-only game on a hand-made 32 x 32 map (playable rows and columns 8 to 24): a lake in a meadow
 env = marl.make(
-    "mmo/small", num_envs=1, seed=0, n_agents=2, map_size=30, map_center=16, npcs=False, combat=False
+    "mmo/small", num_envs=1, seed=0, n_agents=2, map_size=32, map_center=16, npcs=False, combat=False
 )
-terrain = torch.full((1, 30, 30), VOID, dtype=torch.long)
-terrain[:, 7:23, 7:23] = GRASS
-terrain[:, 12:15, 12:15] = WATER
-step = env.reset_to(terrain, torch.tensor([[[7, 7], [11, 13]]]))  # (row, col): the second one is by the lake
+terrain = torch.full((1, 32, 32), VOID, dtype=torch.long)
+terrain[:, 8:25, 8:25] = GRASS
+terrain[:, 14:17, 14:17] = WATER
+step = env.reset_to(terrain, torch.tensor([[[8, 8], [13, 15]]]))  # (row, col): the second one is by the lake
 for _ in range(10):
     step = env.step({"agent": torch.tensor([[[4, 0], [4, 0]]])})  # both stay
 print("water after 10 ticks (far from / next to the lake):", env.water[0].tolist())

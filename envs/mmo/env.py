@@ -11,17 +11,19 @@ players first, then the NPCs (position, health, combat levels, ...). A tick foll
 3. Attacks (priority 50), all at once: damage `int(max(mult * offense - defense, 0.25 * offense))`, `mult`
    1.5 when the attack's style beats the target's top style (melee beats range, range beats mage, mage beats
    melee), reach 3 in Chebyshev distance; player offense 10 + 5 * level of the style, defense 5 * the highest
-   combat level; NPC offense and defense int(8 * (level - U[0, 1))). A player older than 20 ticks cannot
-   attack a player younger than 20 ticks (NM's spawn immunity). Each landed attack gives the attacker 1 XP in its style (level 1 + XP // 10, at most 10).
+   combat level; NPC offense and defense int(8 * (level - U[0, 1))). A player younger than 20 ticks is
+   immune to players (NM's spawn immunity). Each attack gives the attacker 6 XP in its style (NM's levels:
+   level l from 90 * (sqrt 1 + ... + sqrt(l - 1)) XP, rounded per term, at most 10).
 4. Moves (priority 60): N, S, E, W (row -1, row +1, col +1, col -1, NM's `Direction`) or stay; only onto
    grass, scrub or foliage (masked). Entities may share a tile.
 5. Players at 0 HP die (their slot stays, `alive` False); depleted scrub regrows into foliage with probability
-   0.025 per tick (drawn as a geometric waiting time at harvest, the same law); dead NPCs respawn at a random
+   `foliage_regrowth` (0.025) per tick (drawn as a geometric waiting time at harvest, the same law); dead NPCs respawn at a random
    passable tile, their kind and level set by the danger there.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -34,7 +36,7 @@ from envs.mmo import terrain
 from envs.mmo.tasks import EXPLORE, REACH, TASK_NAMES, parse_task
 from envs.mmo.terrain import FOLIAGE, MATERIALS, PASSABLE, SCRUB, WATER
 from marl import BatchedEnv, GroupSpec, Step, agent_names
-from marl.core.validation import check_bool, check_choice, check_int, validated
+from marl.core.validation import check_bool, check_choice, check_int, check_number, validated
 
 GROUP = "agent"
 NORTH, SOUTH, EAST, WEST, STAY = range(5)
@@ -44,8 +46,11 @@ PASSIVE, NEUTRAL, AGGRESSIVE = 1, 2, 3  # NM's npc_type
 MAX_HEALTH = FULL = 100
 REGEN, STARVE, DEPLETION, NPC_REGEN = 10, 10, 5, 1
 ATTACK_REACH, IMMUNITY = 3, 20
-MAX_LEVEL, XP_PER_LEVEL = 10, 10
-REGROW_P = 0.025
+MAX_LEVEL, XP_PER_ATTACK = 10, 6  # NM's PROGRESSION_LEVEL_MAX, PROGRESSION_COMBAT_XP_SCALE
+# XP at which each level starts: NM's default_exp_threshold(90, 10), sum of round(90 sqrt(l)) for l < level
+XP_THRESHOLDS = tuple(
+    sum(round(90 * math.sqrt(k)) for k in range(1, level)) for level in range(1, MAX_LEVEL + 1)
+)
 SPAWN_ATTEMPTS = 4  # random tiles an NPC tries per tick until one is passable
 ENTITY_FEATURES = (
     "player", "passive", "neutral", "aggressive", "d_row", "d_col", "health", "food", "water",
@@ -66,7 +71,7 @@ class MMOConfig:
 
     n_agents: int = 128
     map_size: int = 160  # tiles per side, void border included
-    map_center: int = 128  # side of the playable square in the middle
+    map_center: int = 128  # the playable square is map_center + 1 tiles wide (NM's MAP_CENTER)
     n_npcs: int = 128
     npc_max_level: int = 10
     max_steps: int = 1024  # the horizon: a copy is truncated after this many ticks
@@ -78,9 +83,8 @@ class MMOConfig:
     vision: int = 7  # crop radius: a (2 vision + 1)^2 tile window
     k_entities: int = 16  # nearest visible entities observed (and attackable); the reference shows 100
     tasks: list[str] = field(default_factory=lambda: ["survive"])  # see envs/mmo/tasks.py
-    task_assignment: str = (
-        "cycle"  # "cycle": agent i gets tasks[i % len]; "sample": uniform per agent per reset
-    )
+    task_assignment: str = "cycle"  # "cycle": agent i gets tasks[i % len]; "sample": each draws one per reset
+    foliage_regrowth: float = 0.025  # probability per tick that a depleted foliage tile (scrub) grows back
 
     def validate(self) -> None:
         check_int("n_agents", self.n_agents, low=1)
@@ -95,20 +99,21 @@ class MMOConfig:
         check_int("vision", self.vision, low=1)
         check_int("k_entities", self.k_entities, low=1)
         check_choice("task_assignment", self.task_assignment, ("cycle", "sample"))
-        border, odd = divmod(self.map_size - self.map_center, 2)
-        if odd or border < self.vision:
+        border = (self.map_size - self.map_center) // 2
+        if self.map_size % 2 or self.map_center % 2 or border <= self.vision:
             raise ValueError(
-                f"map_size {self.map_size} and map_center {self.map_center} leave a void border of "
-                f"{(self.map_size - self.map_center) / 2} tiles; the {2 * self.vision + 1}x{2 * self.vision + 1} "
-                f"crop needs an even difference and a border of at least vision={self.vision} tiles "
-                f"(e.g. map_size >= {self.map_center + 2 * self.vision})"
+                f"map_size {self.map_size} and map_center {self.map_center}: both must be even (NM's layout: the "
+                f"playable square is rows {border} to {border + self.map_center}), and the void border of {border} "
+                f"tiles must be wider than vision={self.vision} for the {2 * self.vision + 1}x"
+                f"{2 * self.vision + 1} crop (e.g. map_size >= {self.map_center + 2 * self.vision + 2})"
             )
-        ring = 4 * (self.map_center - 1)
+        ring = 4 * self.map_center
         if self.n_agents > ring:
             raise ValueError(
-                f"n_agents={self.n_agents} players do not fit the spawn edge of a {self.map_center}x"
-                f"{self.map_center} centre ({ring} edge tiles); use map_center >= {self.n_agents // 4 + 2}"
+                f"n_agents={self.n_agents} players do not fit the spawn edge of map_center {self.map_center} "
+                f"({ring} edge tiles); use map_center >= {-(-self.n_agents // 4)}"
             )
+        check_number("foliage_regrowth", self.foliage_regrowth, low=0.0, high=1.0)
         if not isinstance(self.tasks, (list, tuple)) or not self.tasks:
             raise ValueError(f"tasks must be a non-empty list of task names, got {self.tasks!r}")
         for spec in self.tasks:
@@ -194,6 +199,8 @@ class MMOEnv(BatchedEnv):
         self.nearest_first = key.flatten().argsort().to(dev)
         self.crop_delta = torch.stack([dr.flatten(), dc.flatten()], -1).to(dev)  # [crop, 2]
         self.moves = torch.tensor(MOVES, device=dev)
+        self.xp_thresholds = torch.tensor(XP_THRESHOLDS, device=dev)
+        self.regrow_p = config.foliage_regrowth
         self.move_offsets = self.moves[:, 0] * S + self.moves[:, 1]
         self.passable = torch.tensor(PASSABLE, device=dev)
         self.ring = terrain.edge_ring(S, self.centre, dev)
@@ -268,13 +275,17 @@ class MMOEnv(BatchedEnv):
         return pos[..., 0] * self.W + pos[..., 1]
 
     def levels(self) -> Tensor:
-        """`long [B, E, 3]` combat levels: a player's from its XP, an NPC's level in every style."""
-        player = (1 + self.xp // XP_PER_LEVEL).clamp(max=MAX_LEVEL)
-        return torch.cat([player, self.npc_level[..., None].expand(-1, -1, 3)], dim=1)
+        """`long [B, E, 3]` combat levels: a player's from its XP, an NPC's level in its style (1 in the others)."""
+        player = (self.xp[..., None] >= self.xp_thresholds).sum(-1)
+        own = self.npc_style[..., None] == torch.arange(3, device=self.device)
+        npc = torch.where(own, self.npc_level[..., None], 1)
+        return torch.cat([player, npc], dim=1)
 
     def top_style(self) -> Tensor:
-        """`long [B, E]`: a player's style with the most XP (the first on ties), an NPC's own style."""
-        return torch.cat([self.xp.argmax(-1), self.npc_style], dim=1)
+        """`long [B, E]`: a player's style with the most XP (the first on ties; -1, no style, when all three are
+        equal: NM's `damage_multiplier`), an NPC's own style (the only one it has XP in)."""
+        top = torch.where(self.xp.amax(-1) == self.xp.amin(-1), -1, self.xp.argmax(-1))
+        return torch.cat([top, self.npc_style], dim=1)
 
     def _move_mask(self, pos: Tensor) -> Tensor:
         """`bool [B, n, 5]`: which moves lead onto a passable tile (staying always does)."""
@@ -317,13 +328,12 @@ class MMOEnv(BatchedEnv):
 
     def _attackable(self, view: View) -> Tensor:
         """`bool [B, N, K]`: slots a player may attack: in reach, and not a player younger than `IMMUNITY` ticks
-        when the attacker is older than that (NM's spawn immunity: no camping of fresh spawns)."""
+        (NM 2.1.2's spawn immunity, `Attack.call`)."""
         if not self.combat:
             return torch.zeros_like(view.in_reach)
         target = view.slots.clamp(min=0)
         young = (target < self.N) & (self.time_alive.gather(1, target.flatten(1)).view_as(target) < IMMUNITY)
-        old = self.time_alive[:, : self.N, None] > IMMUNITY
-        return view.in_reach & ~(young & old)
+        return view.in_reach & ~young
 
     # ------------------------------------------------------------------ reset
     def reset_to(self, terrain_map: Tensor, spawns: Tensor) -> Step:
@@ -346,7 +356,16 @@ class MMOEnv(BatchedEnv):
                 f"reset_to: terrain has tile indices {bad[:8]}; this world plays 0-5 ({', '.join(MATERIALS)}), "
                 "not the reference's resource tiles 6-15"
             )
-        low, high = self.border, self.border + self.centre - 1
+        low, high = terrain.playable(self.H, self.centre)
+        rows = torch.arange(S, device=self.device)
+        inside = ((rows >= low) & (rows <= high))[:, None] & ((rows >= low) & (rows <= high))[None, :]
+        walkable_outside = self.passable[terrain_map] & ~inside
+        if bool(walkable_outside.any()):
+            b, r, c = (int(x) for x in walkable_outside.nonzero()[0])
+            raise ValueError(
+                f"reset_to: copy {b} has {MATERIALS[int(terrain_map[b, r, c])]} at ({r}, {c}), outside the playable "
+                f"square [{low}, {high}]^2; only void, water or stone may lie there (NM's maps are void there)"
+            )
         outside = ((spawns < low) | (spawns > high)).any(-1)
         if bool(outside.any()):
             b, i = (int(x) for x in outside.nonzero()[0])
@@ -407,18 +426,28 @@ class MMOEnv(BatchedEnv):
         self._version += 1
 
     def _regrowth_times(self, tick: int | Tensor, shape: tuple[int, ...]) -> Tensor:
-        """The tick at whose end a tile depleted at `tick` regrows: a geometric wait (p = 0.025 per tick, the
-        first trial at the end of `tick` itself), which is the reference's per-tick coin flip in one draw."""
+        """The tick at whose end a tile depleted at `tick` regrows: a geometric wait (p = `foliage_regrowth` per
+        tick, the first trial at the end of `tick` itself), which is the reference's per-tick coin flip in one draw."""
         u = torch.rand(shape, generator=self.generator, device=self.device).clamp(min=1e-12)
-        wait = torch.floor(torch.log(u) / np.log1p(-REGROW_P))
+        if self.regrow_p == 0.0:
+            wait = torch.full_like(u, 2**30)
+        elif self.regrow_p == 1.0:
+            wait = torch.zeros_like(u)
+        else:
+            wait = torch.floor(torch.log(u) / math.log1p(-self.regrow_p))
         return (tick + wait.clamp(max=2**30)).to(torch.int32)
 
     def _spawn_npcs(self, which: Tensor) -> None:
         """Dead NPCs in `which [B, M]` try `SPAWN_ATTEMPTS` random tiles of the centre; those that find a
         passable one appear there at full health, their kind and level set by the danger of the tile."""
         B, N, M, dev, gen = self.num_envs, self.N, self.M, self.device, self.generator
-        cand = self.border + torch.randint(self.centre, (B, M, SPAWN_ATTEMPTS, 2), generator=gen, device=dev)
+        cand = self.border + torch.randint(
+            self.centre + 1, (B, M, SPAWN_ATTEMPTS, 2), generator=gen, device=dev
+        )
         ok = self.passable[self.tiles_flat.gather(1, self.flat(cand).view(B, -1)).long()].view(B, M, -1)
+        ok &= (
+            terrain.danger(cand, self.H, self.centre) >= 0
+        )  # NM spawns no NPC where danger < 0 (the far edge)
         first = ok.long().argmax(-1)
         pos = cand.gather(2, first[..., None, None].expand(-1, -1, 1, 2))[:, :, 0]
         spawn = which & ok.any(-1) & ~self.live[:, N:]
@@ -547,7 +576,7 @@ class MMOEnv(BatchedEnv):
         self.health -= torch.zeros_like(self.health).scatter_add_(1, target, damage)
         self.last_attack = torch.where(striking, target, -1)
         hits = striking[:, :N, None] & (torch.arange(3, device=self.device) == style[:, :N, None])
-        self.xp += hits.long()
+        self.xp += XP_PER_ATTACK * hits.long()
         if self.M:
             player_hits = striking & self.is_player & (target >= N)
             grudge = torch.full_like(target, -1).scatter_reduce_(
@@ -662,7 +691,7 @@ class MMOEnv(BatchedEnv):
         valid = slots >= 0
         entities = torch.where(valid[..., None], entities, 0.0)
         me = table[:, :N]
-        place = (self.pos[:, :N] - self.border).float() / (self.centre - 1)
+        place = (self.pos[:, :N] - self.border).float() / self.centre
         own = torch.cat([me[..., 4:10], place, me[..., 10:11], self.progress[..., None]], dim=-1)
         return {
             GROUP: {  # in the space's key order (gymnasium sorts a Dict's keys)
@@ -694,7 +723,7 @@ class MMOEnv(BatchedEnv):
     def _state(self) -> Tensor:
         B = self.num_envs
         table = self._entity_table()
-        place = (self.pos - self.border).float() / (self.centre - 1)
+        place = (self.pos - self.border).float() / self.centre
         kind = torch.cat([torch.zeros_like(self.health[:, : self.N]), self.npc_kind], dim=1).float() / 3
         per_entity = torch.cat(
             [

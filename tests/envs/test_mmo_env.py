@@ -16,13 +16,13 @@ from envs.mmo.terrain import FOLIAGE, GRASS, PASSABLE, SCRUB, STONE, VOID, WATER
 
 mmo.register()
 mmo.register_baselines()
-SIZE, CENTRE = 30, 16  # a void border of 7 tiles: the 15x15 crop fits
-LOW = (SIZE - CENTRE) // 2  # first playable row / column
+SIZE, CENTRE = 32, 16  # a void border of 8 tiles: the 15x15 crop fits
+LOW, HIGH = 8, 24  # first and last playable row / column (NM: border to border + centre)
 
 
 def grass_map(num_envs: int = 1) -> torch.Tensor:
     terrain = torch.full((num_envs, SIZE, SIZE), VOID, dtype=torch.long)
-    terrain[:, LOW : LOW + CENTRE, LOW : LOW + CENTRE] = GRASS
+    terrain[:, LOW : HIGH + 1, LOW : HIGH + 1] = GRASS
     return terrain
 
 
@@ -74,12 +74,11 @@ def test_food_water_and_health_follow_the_reference_until_death():
     assert bool(step.done[0])  # its only player died: the copy ended (and was reset)
 
 
-def test_foliage_feeds_once_then_is_scrub_and_water_refills_when_adjacent(monkeypatch):
-    monkeypatch.setattr("envs.mmo.env.REGROW_P", 1e-9)  # no regrowth in this test
+def test_foliage_feeds_once_then_is_scrub_and_water_refills_when_adjacent():
     terrain = grass_map()
     terrain[0, LOW + 5, LOW + 5] = FOLIAGE
     terrain[0, LOW + 8, LOW + 9] = WATER
-    env, _ = world(terrain, [(LOW, LOW + 1)])
+    env, _ = world(terrain, [(LOW, LOW + 1)], foliage_regrowth=0.0)  # no regrowth in this test
     env.pos[0, 0] = torch.tensor([LOW + 5, LOW + 5])
     env.food[0, 0] = 40
     env.step(act(env, [STAY]))
@@ -108,7 +107,7 @@ def test_two_players_on_one_foliage_tile_one_harvests():
 
 def test_scrub_regrows_with_probability_0_025_per_tick():
     terrain = grass_map(16)
-    terrain[:, LOW + 1 : LOW + CENTRE - 1, LOW + 1 : LOW + CENTRE - 1] = SCRUB  # 196 tiles per copy
+    terrain[:, LOW + 1 : HIGH, LOW + 1 : HIGH] = SCRUB  # 225 tiles per copy
     env, _ = world(terrain, [(LOW, LOW + 1)])
     scrub = env.tiles == SCRUB
     total, remaining, regrown = 0, int(scrub.sum()), []
@@ -119,20 +118,25 @@ def test_scrub_regrows_with_probability_0_025_per_tick():
         total += remaining
         remaining = now
     rate = sum(regrown) / total
-    assert abs(rate - 0.025) < 0.004, rate  # ~ 50,000 tile-ticks: the standard error is 0.0007
+    assert abs(rate - 0.025) < 0.004, rate  # ~ 60,000 tile-ticks: the standard error is 0.0006
+    env, _ = world(terrain, [(LOW, LOW + 1)], foliage_regrowth=0.2)
+    for _ in range(3):
+        env.step(act(env, [STAY]))
+    assert abs(float((env.tiles == SCRUB).float().sum() / scrub.sum()) - 0.8**3) < 0.02
     assert int(env.tiles[env.tiles != VOID].eq(STONE).sum()) == 0
 
 
 @pytest.mark.parametrize(
     ("style", "target_top", "attacker_xp", "target_xp", "damage"),
     [
-        (0, 0, 0, 1, 10),  # melee on a melee player: 15 - 5
-        (1, 0, 0, 1, 10),  # range on melee
-        (2, 0, 0, 1, 17),  # mage beats melee: int(1.5 * 15 - 5)
-        (0, 1, 0, 1, 17),  # melee beats range
-        (1, 2, 0, 1, 17),  # range beats mage
-        (0, 2, 30, 1, 25),  # melee level 4: 10 + 20 = 30 offense, minus 5
-        (1, 1, 0, 95, 3),  # target level 10: defense 50, so the floor int(0.25 * 15)
+        (0, 0, 0, 6, 10),  # melee on a melee player: 15 - 5
+        (1, 0, 0, 6, 10),  # range on melee
+        (2, 0, 0, 6, 17),  # mage beats melee: int(1.5 * 15 - 5)
+        (0, 1, 0, 6, 17),  # melee beats range
+        (1, 2, 0, 6, 17),  # range beats mage
+        (2, 0, 0, 0, 10),  # a target with no XP (all three equal) has no top style: no bonus
+        (0, 2, 373, 6, 25),  # melee level 4 (373 XP): 10 + 20 = 30 offense, minus 5
+        (1, 1, 0, 1737, 3),  # target level 10: defense 50, so the floor int(0.25 * 15)
     ],
 )
 def test_damage_per_style_with_the_weakness_multiplier(style, target_top, attacker_xp, target_xp, damage):
@@ -142,25 +146,30 @@ def test_damage_per_style_with_the_weakness_multiplier(style, target_top, attack
     env.xp[0, 1, target_top] = target_xp
     env.health[0, 1] = 50
     env._version += 1  # state edited by hand: recompute the view
-    step = env.step(act(env, [STAY, STAY]))
-    mask = step[GROUP].action_mask[0, 0]
-    assert bool(mask[5])  # attacking nobody is always legal
-    env.health[0, 1] = 50
-    env._version += 1
     slot = int((env._view().slots[0, 0] == 1).nonzero()[0])
+    assert bool(env._action_mask()[GROUP][0, 0, 5])  # attacking nobody is always legal
     env.step(act(env, [STAY, STAY], [1 + style * env.K + slot, 0]))
     assert int(env.health[0, 1]) == 60 - damage  # +10 from the update (fed and watered), then the hit
-    assert int(env.xp[0, 0, style]) == attacker_xp + 1
+    assert int(env.xp[0, 0, style]) == attacker_xp + 6  # NM's PROGRESSION_COMBAT_XP_SCALE
 
 
-def test_spawn_immunity_protects_young_players_from_older_ones_and_reach_is_3():
+def test_combat_levels_follow_the_reference_thresholds():
+    env, _ = world(grass_map(), [(LOW, LOW + 3)])
+    thresholds = [0, 90, 217, 373, 553, 754, 974, 1212, 1467, 1737]  # default_exp_threshold(90, 10)
+    for level, xp in enumerate(thresholds, start=1):
+        env.xp[0, 0] = torch.tensor([max(xp - 1, 0), xp, 10**6])
+        assert env.levels()[0, 0].tolist() == [max(level - 1, 1), level, 10]
+
+
+def test_players_younger_than_20_ticks_are_immune_to_players_and_reach_is_3():
     env, step = world(grass_map(), [(LOW, LOW + 3), (LOW, LOW + 6), (LOW, LOW + 10)], combat=True)
     slots = env._view().slots[0, 0].tolist()
-    legal = step[GROUP].action_mask[0, 0, 6 : 6 + env.K]
-    assert legal[slots.index(1)] and not legal[slots.index(2)]  # 3 away: in reach; 7 away: seen, not in reach
-    for attacker, target, allowed in ((25, 5, False), (5, 5, True), (25, 25, True), (21, 19, False)):
-        env.time_alive[0, :2] = torch.tensor([attacker, target])
-        assert bool(env._action_mask()[GROUP][0, 0, 6 + slots.index(1)]) == allowed
+    assert not bool(step[GROUP].action_mask[0, 0, 6:].any())  # everybody is 0 ticks old
+    for target, allowed in ((19, False), (20, True)):
+        env.time_alive[0, 1:] = target
+        legal = env._action_mask()[GROUP][0, 0, 6 : 6 + env.K]
+        assert bool(legal[slots.index(1)]) == allowed
+        assert not bool(legal[slots.index(2)])  # 7 tiles away: seen, not in reach
 
 
 def test_npc_kinds_and_levels_follow_the_danger_bands():
@@ -271,14 +280,14 @@ def test_random_legal_play_never_stands_on_water_stone_or_void_and_illegal_moves
 def test_tasks_pay_their_progress_once():
     terrain = grass_map()
     terrain[0, LOW + 1, LOW + 4] = FOLIAGE
-    tasks = ["eat:1", "reach:9,12", "explore:3", "survive:4"]
+    tasks = ["eat:1", f"reach:{LOW + 2},{LOW + 6}", "explore:3", "survive:4"]
     env, step = world(terrain, [(LOW, LOW + 4), (LOW, LOW + 5), (LOW, LOW + 6), (LOW, LOW + 7)], tasks=tasks)
     assert env.progress[0].tolist() == [0.0, 0.0, pytest.approx(1 / 3), 0.0]
     total = torch.zeros(4)
     for moves in ([1, 1, 1, STAY], [STAY, 1, 1, STAY], [STAY, 2, STAY, STAY], [STAY, STAY, STAY, STAY]):
         step = env.step(act(env, moves))
         total += step[GROUP].reward[0]
-    # eat: harvested at tick 2; reach (9, 12): two steps south, one east; explore: 3 tiles; survive: 4 ticks
+    # eat: harvested at tick 2; reach: two steps south, one east; explore: 3 tiles; survive: 4 ticks
     assert total.tolist() == pytest.approx([1.0, 1.0, 2 / 3, 1.0])
     assert env.progress[0].tolist() == [1.0, 1.0, 1.0, 1.0]
 
@@ -320,7 +329,9 @@ def test_presets_observations_and_state():
     spawn_rows = small.pos[:, : small.N]
     ring = {tuple(p) for p in edge_ring(64, 32, torch.device("cpu")).tolist()}
     assert all(tuple(p) in ring for p in spawn_rows.reshape(-1, 2).tolist())
-    assert len({tuple(p) for p in spawn_rows[0].tolist()}) == small.N
+    # distinct entries of NM's edge list, which holds the corner (border, border) twice
+    assert len({tuple(p) for p in spawn_rows[0].tolist()}) >= small.N - 1
+    assert len(ring) == 4 * 32 - 1 and len(edge_ring(64, 32, torch.device("cpu"))) == 4 * 32
     medium = marl.make("mmo/medium", num_envs=1, seed=0, map_size=150)
     assert (medium.H, medium.N, medium.M, medium.horizon) == (150, 128, 128, 1024)
     large = mmo.MMOLargeConfig()
@@ -344,6 +355,10 @@ def test_reset_to_puts_players_where_asked_and_rejects_bad_input():
         env.reset_to(bad, spawns)
     with pytest.raises(ValueError, match="outside the playable"):
         env.reset_to(grass_map(2), spawns - LOW)
+    with pytest.raises(ValueError, match=r"grass at \(7, 12\), outside the playable square"):
+        outside = grass_map(2)
+        outside[0, LOW - 1, LOW + 4] = GRASS
+        env.reset_to(outside, spawns)
     water = grass_map(2)
     water[1, LOW + 4, LOW + 4] = WATER
     with pytest.raises(ValueError, match="agent 1 in copy 1 .* water"):
@@ -357,7 +372,7 @@ def test_bad_config_fails_before_any_work():
         marl.make("mmo/small", tasks=["eat:0"])
     with pytest.raises(ValueError, match="do not fit the spawn edge"):
         marl.make("mmo/small", n_agents=200)
-    with pytest.raises(ValueError, match="crop needs"):
+    with pytest.raises(ValueError, match="wider than vision"):
         marl.make("mmo/small", map_size=40)
 
 
