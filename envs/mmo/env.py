@@ -196,7 +196,7 @@ class MMOEnv(BatchedEnv):
             + (dr.abs() + dc.abs()) * 1_000
             + torch.arange(self.crop).view(side, side)
         )
-        self.nearest_first = key.flatten().argsort().to(dev)
+        self.nearest_offsets = self.crop_offsets[key.flatten().argsort().to(dev)]
         self.crop_delta = torch.stack([dr.flatten(), dc.flatten()], -1).to(dev)  # [crop, 2]
         self.moves = torch.tensor(MOVES, device=dev)
         self.xp_thresholds = torch.tensor(XP_THRESHOLDS, device=dev)
@@ -302,10 +302,11 @@ class MMOEnv(BatchedEnv):
         entity = torch.arange(E, dtype=torch.int32, device=self.device).expand(B, E)
         occupant.scatter_reduce_(1, where, entity, "amin")
         occupant = torch.where(occupant == E, -1, occupant)
-        cells = (self.flat(self.pos)[..., None] + self.crop_offsets).view(B, -1)  # [B, E * crop]
-        ids = occupant.gather(1, cells).view(B, E, self.crop)
-        tiles = self.tiles_flat.gather(1, cells[:, : N * self.crop]).view(B, N, self.crop)
-        nearest = ids[..., self.nearest_first]
+        centre = self.flat(self.pos)[..., None]
+        nearest = occupant.gather(1, (centre + self.nearest_offsets).view(B, -1)).view(B, E, self.crop)
+        cells = (centre[:, :N] + self.crop_offsets).view(B, -1)  # the players' crops, row-major
+        ids = occupant.gather(1, cells).view(B, N, self.crop)
+        tiles = self.tiles_flat.gather(1, cells).view(B, N, self.crop)
         # players: the first K others in distance order
         mine = nearest[:, :N]
         valid = (mine >= 0) & (mine != torch.arange(N, device=self.device, dtype=torch.int32)[:, None])
@@ -322,7 +323,7 @@ class MMOEnv(BatchedEnv):
         player = (theirs >= 0) & (theirs < N)
         first = theirs.gather(2, player.to(torch.uint8).argmax(-1, keepdim=True))[..., 0].long()
         prey = torch.where(player.any(-1), first, -1)
-        view = View(tiles, ids[:, :N], slots, delta, in_reach, prey)
+        view = View(tiles, ids, slots, delta, in_reach, prey)
         self._view_cache = (self._version, view)
         return view
 
@@ -441,13 +442,9 @@ class MMOEnv(BatchedEnv):
         """Dead NPCs in `which [B, M]` try `SPAWN_ATTEMPTS` random tiles of the centre; those that find a
         passable one appear there at full health, their kind and level set by the danger of the tile."""
         B, N, M, dev, gen = self.num_envs, self.N, self.M, self.device, self.generator
-        cand = self.border + torch.randint(
-            self.centre + 1, (B, M, SPAWN_ATTEMPTS, 2), generator=gen, device=dev
-        )
+        # rows and columns border to border + centre - 1: NM spawns no NPC where danger < 0 (the far edge)
+        cand = self.border + torch.randint(self.centre, (B, M, SPAWN_ATTEMPTS, 2), generator=gen, device=dev)
         ok = self.passable[self.tiles_flat.gather(1, self.flat(cand).view(B, -1)).long()].view(B, M, -1)
-        ok &= (
-            terrain.danger(cand, self.H, self.centre) >= 0
-        )  # NM spawns no NPC where danger < 0 (the far edge)
         first = ok.long().argmax(-1)
         pos = cand.gather(2, first[..., None, None].expand(-1, -1, 1, 2))[:, :, 0]
         spawn = which & ok.any(-1) & ~self.live[:, N:]
