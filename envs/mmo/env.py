@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from envs.mmo import terrain
-from envs.mmo.tasks import EXPLORE, REACH, TASK_NAMES, parse_task
+from envs.mmo.tasks import EXPLORE, REACH, parse_task
 from envs.mmo.terrain import FOLIAGE, MATERIALS, PASSABLE, SCRUB, WATER
 from marl import BatchedEnv, GroupSpec, Step, agent_names
 from marl.core.validation import check_bool, check_choice, check_int, check_number, validated
@@ -755,16 +755,3 @@ class MMOEnv(BatchedEnv):
         from envs.mmo.render import draw
 
         return draw(self, index)
-
-
-__all__ = [
-    "GROUP",
-    "MOVES",
-    "PRESETS",
-    "STYLES",
-    "TASK_NAMES",
-    "MMOConfig",
-    "MMOEnv",
-    "MMOLargeConfig",
-    "MMOSmallConfig",
-]
