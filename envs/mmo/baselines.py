@@ -1,9 +1,10 @@
 """A scripted forager that needs no training (`mmo_forager`): it keeps food and water up and never fights.
 
 Each player reads only its own observation (decentralised): it heads for the resource it has less of, the
-nearest foliage tile (to stand on) or water tile (to stand next to) in its 15x15 crop, stepping along the axis
-with the larger distance first, then the other, among the moves its mask allows; at its goal it stays. With
-nothing in sight, or no such move, it takes a uniformly random legal move. It never attacks.
+nearest foliage tile (to stand on) or water tile (to stand next to) in its 15x15 crop, or, with none in sight,
+for the middle of the map; it steps along the axis with the larger distance first, then the other, among the
+moves its mask allows, and at its goal it stays. With no such move it takes a uniformly random legal move. It
+never attacks.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ class Forager(marl.ScriptedPolicy):
         score = torch.where(goal, self.distance, torch.inf)
         nearest = score.argmin(-1)
         seen = score.gather(-1, nearest[..., None])[..., 0] < torch.inf
-        d_row, d_col = self.d_row[nearest], self.d_col[nearest]
+        # with nothing in sight, head for the middle of the map, where there is more of everything than at the edge
+        middle = 0.5 - obs["self"][..., 6:8]
+        d_row = torch.where(seen, self.d_row[nearest].float(), middle[..., 0])
+        d_col = torch.where(seen, self.d_col[nearest].float(), middle[..., 1])
         arrived = seen & (self.distance[nearest] == want_water.float())  # on foliage, or next to water
         moves = mask[..., : len(MOVES)]
         random = sample_actions(env.group_specs, env.num_envs, {GROUP: mask}, generator, env.device)[GROUP][
@@ -71,7 +75,7 @@ class Forager(marl.ScriptedPolicy):
         step_move = torch.where(
             legal(first), first, torch.where(second_needed & legal(second), second, random)
         )
-        move = torch.where(arrived, STAY, torch.where(seen, step_move, random))
+        move = torch.where(arrived, STAY, step_move)
         return {GROUP: torch.stack([move, torch.zeros_like(move)], dim=-1)}, policy_state
 
 

@@ -24,6 +24,7 @@ MATERIALS = ("void", "water", "grass", "scrub", "foliage", "stone")
 PASSABLE = (False, False, True, True, True, False)  # per material index
 THRESHOLDS = ((0.30, WATER), (0.70, GRASS), (0.85, FOLIAGE))  # noise <= threshold -> material; else stone
 OCTAVES = (4, 8, 16)  # noise cells per side of the centre, coarse to fine, each half the weight of the last
+SPREAD = 0.62  # standard deviation of the noise before NM's clip to [-1, 1]
 
 
 def playable(size: int, centre: int) -> tuple[int, int]:
@@ -43,9 +44,11 @@ def generate(num_envs: int, size: int, centre: int, generator: Generator, device
         noise += weight * F.interpolate(coarse, size=(side, side), mode="bilinear", align_corners=True)
         weight /= 2
     noise = noise[:, 0]
-    low = noise.flatten(1).amin(1)[:, None, None]
-    high = noise.flatten(1).amax(1)[:, None, None]
-    noise = (noise - low) / (high - low).clamp(min=1e-6)
+    # standardised per copy, then NM's final transform 0.5 + clip(v, -1, 1) / 2 (`terrain.py`), with a spread
+    # that gives NM's proportions (its Small map: about 26% water, 48% grass, 15% foliage, 11% stone)
+    mean = noise.flatten(1).mean(1)[:, None, None]
+    std = noise.flatten(1).std(1)[:, None, None].clamp(min=1e-6)
+    noise = 0.5 + (SPREAD * (noise - mean) / std).clamp(-1.0, 1.0) / 2
     inner = torch.full_like(noise, STONE, dtype=torch.uint8)
     for threshold, material in reversed(THRESHOLDS):
         inner = torch.where(noise <= threshold, material, inner)

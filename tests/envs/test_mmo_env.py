@@ -12,7 +12,18 @@ import marl
 from envs import mmo
 from envs.mmo.baselines import Forager, ForagerConfig
 from envs.mmo.env import AGGRESSIVE, GROUP, NEUTRAL, PASSIVE, STAY, MMOConfig, MMOEnv
-from envs.mmo.terrain import FOLIAGE, GRASS, PASSABLE, SCRUB, STONE, VOID, WATER, danger, edge_ring
+from envs.mmo.terrain import (
+    FOLIAGE,
+    GRASS,
+    PASSABLE,
+    SCRUB,
+    STONE,
+    VOID,
+    WATER,
+    danger,
+    edge_ring,
+    generate,
+)
 
 mmo.register()
 mmo.register_baselines()
@@ -392,3 +403,23 @@ def test_the_forager_outlives_random_play():
     assert lifetime["forager"] > 1.5 * lifetime["random"], lifetime
     with pytest.raises(TypeError, match="plays the MMO world"):
         Forager(marl.make("lbf/8x8-2p-2f"), ForagerConfig(), torch.device("cpu"))
+
+
+def test_generated_maps_have_the_reference_layout_and_proportions():
+    size, centre = 160, 128
+    tiles = generate(16, size, centre, torch.Generator().manual_seed(0), torch.device("cpu")).long()
+    first, last = 16, 16 + centre  # the playable square, NM's rows border to border + centre
+    inside = torch.zeros(size, size, dtype=torch.bool)
+    inside[first : last + 1, first : last + 1] = True
+    assert bool((tiles[:, ~inside] == VOID).all())
+    ring = inside.clone()
+    ring[first + 1 : last, first + 1 : last] = False
+    assert bool((tiles[:, ring] == GRASS).all())
+    inner_edge = torch.zeros_like(inside)
+    inner_edge[first + 1 : last, first + 1 : last] = True
+    inner_edge[first + 2 : last - 1, first + 2 : last - 1] = False
+    assert not bool(((tiles[:, inner_edge] == STONE) | (tiles[:, inner_edge] == WATER)).any())
+    counts = torch.bincount(tiles[:, inside].flatten(), minlength=6).float()
+    share = (counts / counts.sum()).tolist()  # NM's Small map: 26% water, 48% grass, 15% foliage, 11% stone
+    assert 0.2 < share[WATER] < 0.32 and 0.4 < share[GRASS] < 0.56
+    assert 0.1 < share[FOLIAGE] < 0.2 and 0.07 < share[STONE] < 0.17 and share[SCRUB] == 0
