@@ -199,6 +199,8 @@ class MMOEnv(BatchedEnv):
         self.nearest_offsets = self.crop_offsets[key.flatten().argsort().to(dev)]
         self.crop_delta = torch.stack([dr.flatten(), dc.flatten()], -1).to(dev)  # [crop, 2]
         self.moves = torch.tensor(MOVES, device=dev)
+        order = torch.tensor([NORTH, SOUTH, WEST, EAST] * 2, device=dev)  # NM's DIRECTIONS, twice
+        self.meander_cycle = torch.stack([order[k : k + 4] for k in range(4)])  # [4 starts, 4 directions]
         self.xp_thresholds = torch.tensor(XP_THRESHOLDS, device=dev)
         self.regrow_p = config.foliage_regrowth
         self.move_offsets = self.moves[:, 0] * S + self.moves[:, 1]
@@ -229,6 +231,9 @@ class MMOEnv(BatchedEnv):
         self.npc_offense = torch.zeros(B, M, dtype=torch.long, device=dev)
         self.npc_defense = torch.zeros(B, M, dtype=torch.long, device=dev)
         self.npc_target = torch.full((B, M), -1, dtype=torch.long, device=dev)
+        self.npc_attacker = torch.full(
+            (B, M), -1, dtype=torch.long, device=dev
+        )  # the player that hit it last tick
         self.eaten = torch.zeros(B, N, dtype=torch.long, device=dev)
         self.drunk = torch.zeros(B, N, dtype=torch.long, device=dev)
         self.kills = torch.zeros(B, N, dtype=torch.long, device=dev)
@@ -423,6 +428,8 @@ class MMOEnv(BatchedEnv):
             self.pos[:, N:] = torch.where(m[..., None], self.border, self.pos[:, N:])
             for name in ("npc_level", "npc_kind", "npc_style", "npc_offense", "npc_defense"):
                 setattr(self, name, torch.where(m, 0, getattr(self, name)))
+            self.npc_target = torch.where(m, -1, self.npc_target)
+            self.npc_attacker = torch.where(m, -1, self.npc_attacker)
             self._spawn_npcs(m & torch.ones(B, M, dtype=torch.bool, device=dev))
         self._version += 1
 
@@ -465,6 +472,7 @@ class MMOEnv(BatchedEnv):
         self.npc_offense = torch.where(spawn, strength[..., 0], self.npc_offense)
         self.npc_defense = torch.where(spawn, strength[..., 1], self.npc_defense)
         self.npc_target = torch.where(spawn, -1, self.npc_target)
+        self.npc_attacker = torch.where(spawn, -1, self.npc_attacker)
 
     def _mark_visits(self, who: Tensor) -> None:
         """Players in `who [B, N]` stand where they are: tiles of `explore` and the tile of `reach`."""
@@ -582,37 +590,47 @@ class MMOEnv(BatchedEnv):
                 torch.where(player_hits, torch.arange(self.E, device=self.device), -1),
                 "amax",
             )
-            self.npc_target = torch.where(grudge[:, N:] >= 0, grudge[:, N:], self.npc_target)
+            self.npc_attacker = grudge[:, N:]
             defeated = (before > 0) & (self.health <= 0)
             credit = striking[:, :N] & (target[:, :N] >= N) & defeated.gather(1, target[:, :N])
             self.kills += credit.long()
 
     def _npc_decisions(self, view: View) -> tuple[Tensor, Tensor]:
-        """`(move [B, M], target [B, M])` of every NPC (target -1: no attack). Aggressive NPCs pick the nearest
-        living player they see, neutral ones the last player that hit them while it stays in sight, passive
-        ones nobody; with a target in reach they strike it and stay, otherwise they step towards it; without
-        a target they wander (a uniformly random passable move, staying included)."""
+        """`(move [B, M], target [B, M])` of every NPC (target -1: no attack), as NM's `npc.py`: a passive NPC
+        meanders; a neutral one keeps its target while it lives and stays within `vision`, else takes the
+        player that hit it last tick; an aggressive one does the same, else takes the nearest living player it
+        sees. With a target it steps towards it (along the axis with the larger distance, else the other) and
+        strikes it when in reach (the strike comes first); without one it meanders: from a random one of N, S,
+        W, E, the first passable direction in that cycle (NM's `get_habitable_dir`)."""
         B, N, M, dev = self.num_envs, self.N, self.M, self.device
         if M == 0:
             empty = torch.zeros(B, 0, dtype=torch.long, device=dev)
             return empty, empty
-        hunted = view.prey
-        grudge = self.npc_target
-        held = grudge.clamp(min=0)
-        gap = (self.pos.gather(1, held[..., None].expand(-1, -1, 2)) - self.pos[:, N:]).abs().amax(-1)
-        grudge = torch.where((grudge >= 0) & self.live.gather(1, held) & (gap <= self.vision), grudge, -1)
-        self.npc_target = grudge
+
+        def in_sight(who: Tensor) -> Tensor:
+            held = who.clamp(min=0)
+            gap = (self.pos.gather(1, held[..., None].expand(-1, -1, 2)) - self.pos[:, N:]).abs().amax(-1)
+            return (who >= 0) & self.live.gather(1, held) & (gap <= self.vision)
+
         kind = self.npc_kind
-        goal = torch.where(kind == AGGRESSIVE, hunted, torch.where(kind == NEUTRAL, grudge, -1))
-        goal = torch.where(self.live[:, N:], goal, -1)
-        delta = self.pos.gather(1, goal.clamp(min=0)[..., None].expand(-1, -1, 2)) - self.pos[:, N:]
+        target = torch.where(in_sight(self.npc_target), self.npc_target, -1)
+        target = torch.where((target < 0) & (self.npc_attacker >= 0), self.npc_attacker, target)
+        target = torch.where((target < 0) & (kind == AGGRESSIVE), view.prey, target)
+        target = torch.where(self.live[:, N:] & (kind != PASSIVE), target, -1)
+        self.npc_target = target
+        delta = self.pos.gather(1, target.clamp(min=0)[..., None].expand(-1, -1, 2)) - self.pos[:, N:]
         distance = delta.abs().amax(-1)
-        strike = (goal >= 0) & (distance <= ATTACK_REACH) & self.combat
+        strike = (target >= 0) & (distance <= ATTACK_REACH) & self.combat
         allowed = self._move_mask(self.pos[:, N:])
-        wander = (
-            torch.rand(B, M, len(MOVES), generator=self.generator, device=dev)
-            .masked_fill(~allowed, -1)
-            .argmax(-1)
+
+        def ok(m: Tensor) -> Tensor:
+            return allowed.gather(2, m[..., None])[..., 0]
+
+        start = torch.randint(4, (B, M), generator=self.generator, device=dev)
+        cycle = self.meander_cycle[start]  # [B, M, 4]: the directions from the drawn start
+        passable = allowed.gather(2, cycle)
+        wander = torch.where(
+            passable.any(-1), cycle.gather(2, passable.long().argmax(-1, keepdim=True))[..., 0], STAY
         )
         row_move = torch.where(delta[..., 0] < 0, NORTH, SOUTH)
         col_move = torch.where(delta[..., 1] > 0, EAST, WEST)
@@ -620,13 +638,10 @@ class MMOEnv(BatchedEnv):
         first = torch.where(rows_first, row_move, col_move)
         second = torch.where(rows_first, col_move, row_move)
         second_ok = torch.where(rows_first, delta[..., 1] != 0, delta[..., 0] != 0)
-
-        def ok(m: Tensor) -> Tensor:
-            return allowed.gather(2, m[..., None])[..., 0]
-
-        chase = torch.where(ok(first), first, torch.where(second_ok & ok(second), second, wander))
-        move = torch.where(goal >= 0, torch.where(strike, STAY, chase), wander)
-        return move, torch.where(strike, goal, -1)
+        chase = torch.where(ok(first), first, torch.where(second_ok & ok(second), second, STAY))
+        chase = torch.where(distance > 0, chase, STAY)
+        move = torch.where(target >= 0, chase, wander)
+        return move, torch.where(strike, target, -1)
 
     def _respawn_players(self, died: Tensor, tick: Tensor) -> Tensor:
         """With `respawn_delay`, players dead for that many ticks rejoin on a random edge tile, fresh."""

@@ -228,20 +228,23 @@ def test_a_neutral_npc_strikes_back_and_a_defeat_counts():
     N = env.N
     env.pos[0, N] = torch.tensor([LOW + 2, LOW + 3])
     env.live[0, N] = True
-    env.npc_kind[0, 0], env.npc_offense[0, 0], env.npc_defense[0, 0] = NEUTRAL, 0, 0
+    env.npc_kind[0, 0], env.npc_offense[0, 0], env.npc_defense[0, 0] = NEUTRAL, 20, 0
     env.npc_style[0, 0] = 0  # melee: a melee hit is not super effective
-    env.health[0, N] = 20
+    env.health[0, N] = 40
     env._version += 1
     step = env.step(act(env, [STAY]))
-    assert int(env.npc_target[0, 0]) == -1  # not attacked yet: it wanders
+    assert int(env.npc_target[0, 0]) == -1 and int(env.health[0, 0]) == 100  # not attacked: it meanders
     env.pos[0, N] = torch.tensor([LOW + 2, LOW + 3])
     env._version += 1
     slot = int((env._view().slots[0, 0] == N).nonzero()[0])
     step = env.step(act(env, [STAY], [1 + slot]))  # melee: 15 damage
-    assert int(env.health[0, N]) == 21 + 1 - 15 and int(env.npc_target[0, 0]) == 0
-    env.pos[0, N] = torch.tensor([LOW + 2, LOW + 3])
+    assert int(env.health[0, N]) == 41 + 1 - 15 and int(env.npc_attacker[0, 0]) == 0
+    env.time_alive[0, 0] = 25
+    step = env.step(act(env, [STAY]))  # it takes the player as its target, strikes (20 - 5) and closes in
+    assert int(env.npc_target[0, 0]) == 0 and int(env.health[0, 0]) == 100 - 15
     env._version += 1
     slot = int((env._view().slots[0, 0] == N).nonzero()[0])
+    env.health[0, N] = 10
     step = env.step(act(env, [STAY], [1 + slot]))
     assert int(env.kills[0, 0]) == 1 and float(step[GROUP].reward[0, 0]) == pytest.approx(1.0)
     assert float(env.progress[0, 0]) == 1.0
@@ -423,3 +426,16 @@ def test_generated_maps_have_the_reference_layout_and_proportions():
     share = (counts / counts.sum()).tolist()  # NM's Small map: 26% water, 48% grass, 15% foliage, 11% stone
     assert 0.2 < share[WATER] < 0.32 and 0.4 < share[GRASS] < 0.56
     assert 0.1 < share[FOLIAGE] < 0.2 and 0.07 < share[STONE] < 0.17 and share[SCRUB] == 0
+
+
+def test_npcs_without_a_target_meander_one_tile_each_tick():
+    env, _ = world(grass_map(4), [(LOW, LOW + 3)], npcs=True, combat=True, n_npcs=3)
+    N = env.N
+    env.pos[:, N:] = torch.tensor([[LOW + 8, LOW + 8], [LOW + 10, LOW + 4], [LOW + 12, LOW + 12]])
+    env.live[:, N:] = True
+    env.npc_kind[:] = PASSIVE
+    env._version += 1
+    for _ in range(5):
+        before = env.pos[:, N:].clone()
+        env.step(act(env, [STAY]))
+        assert bool(((env.pos[:, N:] - before).abs().sum(-1) == 1).all())  # NM's meander never stays
