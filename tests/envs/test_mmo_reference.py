@@ -6,14 +6,12 @@ player's health, food, water, position and alive flag, and every tile (foliage e
 Regrowth is the one random rule of this game. Episode `respawn0` has none (the reference's
 `RESOURCE_FOILAGE_RESPAWN = 0`); in `respawn_default` (p = 0.025) the reference's own draws are recorded, so the
 replay turns ours off and applies the same regrowths after each tick, as the reference's `Map.step` does after
-the moves. The rate of our own draws is a rule test of the world (tests/envs/test_mmo.py).
+the moves. The rate of our own draws is a rule test of the world (tests/envs/test_mmo_env.py).
 
-Two adaptations, both equivalent under the reference's rules: a move into water, stone or void is a no-op there
+One adaptation, equivalent under the reference's rules: a move into water, stone or void is a no-op there
 while ours masks it, so such a move is replayed as Stay (and the reference's position is checked to be
-unchanged); and the reference's playable square is `MAP_CENTER + 1` tiles wide (`process_map_border` keeps every
-tile with `l1 <= size // 2 - border`, and its spawn edge `get_edge_tiles` runs to `MAP_CENTER + MAP_BORDER`), so
-the map is padded with two void rows and columns and played as `map_center + 2`, which keeps the border and
-takes in the reference's far edge (survival does not depend on the map's size).
+unchanged). The map is the reference's as recorded, with its size and centre: the playable square is
+`MAP_CENTER + 1` tiles wide in both.
 """
 
 import json
@@ -31,7 +29,6 @@ FOLIAGE, SCRUB, VOID = mmo.terrain.FOLIAGE, mmo.terrain.SCRUB, mmo.terrain.VOID
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "mmo_reference"
 FILES = sorted(DATA.glob("*.json"))
-PAD = 2
 
 
 def load(path: Path) -> dict:
@@ -53,11 +50,11 @@ def replay_env(ref: dict):
         npcs=False,
         combat=False,
         n_agents=n_agents,
-        map_size=size + PAD,
-        map_center=centre + PAD,
+        map_size=size,
+        map_center=centre,
+        foliage_regrowth=0.0,
         max_steps=ticks + 1,
     )
-    env._regrowth_times = lambda tick, shape: torch.full(shape, 2**30, dtype=torch.int32, device=env.device)
     return env
 
 
@@ -82,7 +79,7 @@ def test_recordings_cover_eating_drinking_deaths_blocked_moves_and_shared_tiles(
 def test_replay_matches_the_reference_at_every_tick(path):
     ref = load(path)
     env = replay_env(ref)
-    terrain = np.pad(ref["terrain"], ((0, PAD), (0, PAD)), constant_values=VOID)
+    terrain = ref["terrain"]
     step = env.reset_to(torch.as_tensor(terrain)[None], torch.as_tensor(ref["spawns"])[None])
     expected_tiles = terrain.copy()
     blocked_moves = 0
