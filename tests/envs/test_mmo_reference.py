@@ -40,7 +40,6 @@ def load(path: Path) -> dict:
 
 def replay_env(ref: dict):
     """Our world for a recording: survival only, the recording's players and horizon, regrowth off."""
-    mmo.register()
     size, centre = ref["config"]["MAP_SIZE"], ref["config"]["MAP_CENTER"]
     n_agents, ticks = ref["spawns"].shape[0], ref["actions"].shape[0]
     env = marl.make(

@@ -20,12 +20,11 @@ from smacv2_standin import StandInSMACv2
 
 import marl
 import marl.testing
-from envs import mmo, pettingzoo_peers, smacv2
+from envs import pettingzoo_peers, smacv2
 from marl.core import registry
 
 pettingzoo_peers.register()
 smacv2.register()
-mmo.register()
 
 
 def smacv2_standin(**run) -> smacv2.SMACv2Env:
