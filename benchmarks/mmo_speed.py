@@ -15,22 +15,13 @@ estimated memory passes `--max-gb` is skipped and listed as such.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import shlex
-import sys
-import time
 from pathlib import Path
 
 import torch
+from speedkit import ROOT, timed_rates, write_results
 from torch import Tensor
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from envs.mmo import PRESETS, MMOEnv  # noqa: E402
-from marl.running.io import atomic_write_text  # noqa: E402
+from envs.mmo import PRESETS, MMOEnv
 
 REFERENCE = 3000  # agent-steps/s, 128 agents, one core (published)
 
@@ -62,16 +53,9 @@ def our_speed(preset: str, copies: int, device: str, seconds: float) -> dict[str
     env = MMOEnv(PRESETS[preset](), num_envs=copies, device=device, seed=0)
     env.reset()
     generator = torch.Generator(device=env.device).manual_seed(0)
-    env.step(env.sample_actions(generator))  # warm-up
-    sync = torch.cuda.synchronize if env.device.type == "cuda" else (lambda: None)
-    sync()
-    steps, start, cpu = 0, time.perf_counter(), time.process_time()
-    while time.perf_counter() - start < seconds or steps < 3:
-        env.step(env.sample_actions(generator))
-        steps += 1
-    sync()
-    work = steps * copies * env.N
-    return {"wall": work / (time.perf_counter() - start), "cpu": work / (time.process_time() - cpu)}
+    return timed_rates(
+        lambda: env.step(env.sample_actions(generator)), copies * env.N, seconds, env.device, warmup=1
+    )
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -102,54 +86,38 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 }
                 # the step's temporaries (crops of every entity, one-hot tiles) take about 3x what is held
                 if 3 * mb * copies / 1024 > args.max_gb:
-                    row.update(wall=None, cpu=None, skipped=f"estimated {3 * mb * copies / 1024:.1f} GB")
+                    row.update(wall=f"skipped (estimated {3 * mb * copies / 1024:.1f} GB)")
                 else:
                     speed = our_speed(preset, copies, device, args.seconds)
                     row.update(wall=round(speed["wall"]), cpu=round(speed["cpu"]))
+                    row.update(ratio_cpu=round(speed["cpu"] / REFERENCE, 2))
                 rows.append(row)
-                print(rows[-1], file=sys.stderr, flush=True)
-    machine = f"{platform.machine()}, {os.cpu_count()} logical CPUs"
-    if "cuda" in args.devices:
-        machine += f", {torch.cuda.get_device_name()}"
-    load = os.getloadavg()
-    meta = {
-        "what": "agent-steps per second (wall clock and process CPU time), random legal actions, scripted NPCs, "
-        "observations, state and masks built every step, auto-resets included; MB per copy held and output",
-        "reference": f"{REFERENCE} agent-steps/s at 128 agents on one core (Neural MMO 2.x, published)",
-        "machine": machine + (f" ({args.note})" if args.note else ""),
-        "load_average": [round(x, 2) for x in load],
-        "torch": torch.__version__,
-        "torch_threads": args.threads,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "seconds_per_cell": args.seconds,
-        "command": shlex.join(
-            ["python", "benchmarks/mmo_speed.py", *(sys.argv[1:] if argv is None else argv)]
-        ),
+                print(row, flush=True)
+    columns = {
+        "preset": "preset",
+        "agents": "agents",
+        "map": "map",
+        "device": "device",
+        "copies": "copies",
+        "wall": "agent-steps/s (wall)",
+        "cpu": "agent-steps/s (CPU time)",
+        "ratio_cpu": "x reference (CPU time)",
+        "mb_per_copy": "MB per copy",
     }
-    atomic_write_text(args.out.with_suffix(".json"), json.dumps({**meta, "rows": rows}, indent=1) + "\n")
-    lines = [
-        "| preset | agents | map | device | copies | agent-steps/s (wall) | agent-steps/s (CPU time) | x reference (CPU time) | MB per copy |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        if r["wall"] is None:
-            speeds = f"skipped ({r['skipped']}) | | "
-        else:
-            speeds = f"{r['wall']:,} | {r['cpu']:,} | {r['cpu'] / REFERENCE:.1f}"
-        lines.append(
-            f"| {r['preset']} | {r['agents']:,} | {r['map']:,} | {r['device']} | {r['copies']:,} | {speeds} | "
-            f"{r['mb_per_copy']:,} |"
-        )
-    lines += [
-        "",
-        f"Machine: {meta['machine']}, load average {meta['load_average']}, torch {meta['torch']}, "
-        f"{args.threads} torch thread(s).",
-        "",
-        f"Command: `{meta['command']}`",
-        "",
-    ]
-    atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines))
-    print("\n".join(lines))
+    write_results(
+        args.out,
+        "mmo_speed.py",
+        argv,
+        "agent-steps per second (wall clock and process CPU time), random legal actions, scripted NPCs, "
+        "observations, state and masks built every step, auto-resets included; MB per copy held and output",
+        rows,
+        columns,
+        devices=args.devices,
+        note=args.note,
+        reference=f"{REFERENCE} agent-steps/s at 128 agents on one core (Neural MMO 2.x, published)",
+        torch_threads=args.threads,
+        seconds_per_cell=args.seconds,
+    )
     return rows
 
 
