@@ -116,7 +116,9 @@ def command(library: str, seed: int, args: argparse.Namespace) -> list[str]:
 def run_one(library: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """Start the runner, timestamp its reports, stop it at the threshold or the cap; the run's record."""
     argv = command(library, seed, args)
-    env = {**os.environ, **SINGLE_THREAD, "PYTHONPATH": str(HERE.parent), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **SINGLE_THREAD, "PYTHONUNBUFFERED": "1"}
+    if (HERE.parent / "marl").is_dir():  # a checkout: its marl, not another installed one, for ttr_marl.py
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
     load_before = os.getloadavg()
     start = time.monotonic()
     process = subprocess.Popen(
@@ -188,6 +190,27 @@ def run_one(library: str, seed: int, args: argparse.Namespace) -> dict[str, Any]
     }
 
 
+def training_rate(result: dict[str, Any]) -> float | None:
+    """Environment steps per second between the first and the last report: the speed once started and compiled."""
+    reports = result["reports"]
+    if len(reports) < 2 or reports[-1]["seconds"] <= reports[0]["seconds"]:
+        return None
+    return (reports[-1]["steps"] - reports[0]["steps"]) / (reports[-1]["seconds"] - reports[0]["seconds"])
+
+
+def final_return(result: dict[str, Any]) -> float | None:
+    """The window return at the run's last report (over all its steps when there were fewer than a window)."""
+    reports = result["reports"]
+    if not reports:
+        return None
+    return window_return(reports, len(reports) - 1, min(result["window_steps"], int(reports[-1]["steps"])))
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
 def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per library: runs, runs that reached the threshold, median seconds and steps over those that did."""
     summary: dict[str, dict[str, Any]] = {}
@@ -203,11 +226,10 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "median_steps": statistics.median(r["steps_to_threshold"] for r in reached) if reached else None,
             "seconds": [r["seconds_to_threshold"] for r in runs],
             "steps": [r["steps_to_threshold"] for r in runs],
-            "median_first_report_seconds": statistics.median(
-                r["first_report_seconds"] for r in runs if r["first_report_seconds"] is not None
-            )
-            if any(r["first_report_seconds"] is not None for r in runs)
-            else None,
+            "steps_run": [r["steps"] for r in runs],
+            "median_first_report_seconds": _median([r["first_report_seconds"] for r in runs]),
+            "median_steps_per_second": _median([training_rate(r) for r in runs]),
+            "final_returns": [final_return(r) for r in runs],
             "load_average_1min": [round(r["load_average_before"][0], 2) for r in runs],
         }
     return summary
@@ -216,24 +238,28 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def table(summary: dict[str, dict[str, Any]], settings: dict[str, Any]) -> str:
     """The markdown table of docs/benchmarks.md's "Time to return" section."""
 
-    def number(value: float | None, digits: int = 0) -> str:
-        return "not reached" if value is None else f"{value:,.{digits}f}"
+    def number(value: float | None, digits: int = 0, missing: str = "not reached") -> str:
+        return missing if value is None else f"{value:,.{digits}f}"
 
     lines = [
         f"MAPPO on simple_spread, {settings['num_envs']} copies, threshold {settings['threshold']} (mean per-agent "
         f"training return over the last {settings['window']:,} steps), cap {settings['cap_seconds']} s per run, "
         f"one thread per process, {settings['machine']}",
         "",
-        "| library | reached | median seconds | median steps | per seed: seconds (steps) | first report (s) | load |",
-        "|---|---:|---:|---:|---|---:|---|",
+        "| library | reached | median seconds | median steps | per seed: seconds (steps) | first report (s) "
+        "| steps/s after it | return at the end, per seed | load |",
+        "|---|---:|---:|---:|---|---:|---:|---|---|",
     ]
     for library, row in summary.items():
         per_seed = ", ".join(
-            f"{number(s)} ({number(n)})" for s, n in zip(row["seconds"], row["steps"], strict=True)
+            f"{number(s)} ({number(n)})" if s is not None else f"not reached in {number(run)} steps"
+            for s, n, run in zip(row["seconds"], row["steps"], row["steps_run"], strict=True)
         )
         lines.append(
             f"| {library} | {row['reached']}/{row['runs']} | {number(row['median_seconds'])} | "
-            f"{number(row['median_steps'])} | {per_seed} | {number(row['median_first_report_seconds'], 1)} | "
+            f"{number(row['median_steps'])} | {per_seed} | {number(row['median_first_report_seconds'], 1, '-')} | "
+            f"{number(row['median_steps_per_second'], 0, '-')} | "
+            f"{', '.join(number(x, 1, '-') for x in row['final_returns'])} | "
             f"{', '.join(str(x) for x in row['load_average_1min'])} |"
         )
     return "\n".join(lines) + "\n"

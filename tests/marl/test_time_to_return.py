@@ -142,8 +142,11 @@ def test_the_summary_and_table_give_medians_over_the_runs_that_reached(tmp_path)
             "reached": seconds is not None,
             "seconds_to_threshold": seconds,
             "steps_to_threshold": steps,
+            "steps": steps or 500,
             "first_report_seconds": 2.0,
             "load_average_before": [3.0, 2.0, 1.0],
+            "window_steps": 20000,
+            "reports": reports((100, -30), (1100, -25)) if seconds else reports((500, -28)),
         }
 
     results = [
@@ -155,6 +158,8 @@ def test_the_summary_and_table_give_medians_over_the_runs_that_reached(tmp_path)
     summary = ttr.summarise(results)
     assert summary["marl"]["reached"] == 3 and summary["marl"]["median_seconds"] == 20.0
     assert summary["marl"]["median_steps"] == 2000
+    assert summary["marl"]["median_steps_per_second"] == 1000  # 1,000 steps between reports 1 s apart
+    assert summary["marl"]["final_returns"] == [pytest.approx((-30 * 100 - 25 * 1000) / 1100)] * 3
     assert summary["benchmarl"] == {
         "runs": 1,
         "reached": 0,
@@ -162,7 +167,10 @@ def test_the_summary_and_table_give_medians_over_the_runs_that_reached(tmp_path)
         "median_steps": None,
         "seconds": [None],
         "steps": [None],
+        "steps_run": [500],
         "median_first_report_seconds": 2.0,
+        "median_steps_per_second": None,
+        "final_returns": [-28.0],  # over the 500 steps there were
         "load_average_1min": [3.0],
     }
     settings = {
@@ -173,5 +181,11 @@ def test_the_summary_and_table_give_medians_over_the_runs_that_reached(tmp_path)
         "machine": "2-core CPU",
     }
     text = ttr.table(summary, settings)
-    assert "| marl | 3/3 | 20 | 2,000 | 10 (1,000), 30 (3,000), 20 (2,000) | 2.0 | 3.0, 3.0, 3.0 |" in text
-    assert "| benchmarl | 0/1 | not reached | not reached | not reached (not reached) | 2.0 | 3.0 |" in text
+    assert (
+        "| marl | 3/3 | 20 | 2,000 | 10 (1,000), 30 (3,000), 20 (2,000) | 2.0 | 1,000 | -25.5, -25.5, -25.5 | 3.0, 3.0, 3.0 |"
+        in text
+    )
+    assert (
+        "| benchmarl | 0/1 | not reached | not reached | not reached in 500 steps | 2.0 | - | -28.0 | 3.0 |"
+        in text
+    )
