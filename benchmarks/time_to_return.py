@@ -157,6 +157,11 @@ def run_one(library: str, seed: int, args: argparse.Namespace) -> dict[str, Any]
             stopped = "threshold"
             break
     elapsed = time.monotonic() - start
+    if stopped == "the runner exited":  # its output ended: let it finish exiting, to read its exit status
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
     if process.poll() is None:
         process.terminate()
         try:
