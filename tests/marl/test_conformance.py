@@ -20,11 +20,12 @@ from smacv2_standin import StandInSMACv2
 
 import marl
 import marl.testing
-from envs import pettingzoo_peers, smacv2
+from envs import magent, pettingzoo_peers, smacv2
 from marl.core import registry
 
 pettingzoo_peers.register()
 smacv2.register()
+magent.register()  # before the package is reinstalled with its entry point
 
 
 def smacv2_standin(**run) -> smacv2.SMACv2Env:
@@ -37,6 +38,8 @@ SOURCES = {env_id: env_id for env_id in marl.list_envs()} | {
     "RespawnArena": RespawnArena,
     "RespawnArena(late_join=3)": functools.partial(RespawnArena, late_join=3),
     "SMACv2Env(stand-in)": smacv2_standin,
+    # 162 agents at battle_v4's default size make PettingZoo's one-agent-at-a-time tests take minutes: 6 vs 6
+    "magent/battle": functools.partial(marl.make, "magent/battle", map_size=16, max_steps=30),
 }
 
 
