@@ -57,6 +57,7 @@ VIEW_RADIUS = 6  # cells within this Euclidean distance are seen
 ATTACK_RADIUS = 1.5  # the 8 neighbouring cells
 EMBEDDING_BITS = 10  # the binary id of `extra_features`
 GAP = 3  # cells between each formation and the centre line
+CELLS_FROM_AGENTS = 2048  # army size from which the neighbour search uses cell lists
 # MAgent's CircleRange(2) move offsets (dx, dy) in its order; MOVES[STAY] is (0, 0)
 MOVES = (
     (0, -2),
@@ -375,15 +376,7 @@ class MAgentBattle(BatchedEnv):
 
     def _observe(self) -> dict[str, dict[str, Tensor]]:
         B, N, P = self.num_envs, self.n_total, self.padded
-        planes = torch.zeros(B, 5, P * P + 1, device=self.device)
-        planes[:, 0, : P * P] = self.walls
-        cells = torch.where(self.living, self._cells(self.pos), P * P)
-        for t in range(2):  # per army: presence, HP / 10
-            mine = self.living & (self.team == t)
-            cell = torch.where(mine, cells, P * P)
-            planes[:, 1 + 2 * t].scatter_(1, cell, mine.float())
-            planes[:, 2 + 2 * t].scatter_(1, cell, torch.where(mine, self.hp / HP, 0.0))
-        planes[:, :, P * P] = 0.0
+        planes = self._planes()
         top_left = self._cells(self.pos) - VIEW_RADIUS * P - VIEW_RADIUS  # [B, N]
         window = (top_left[..., None] + self.window).flatten(1)  # [B, N * 169]
         view = planes.gather(2, window[:, None].expand(B, 5, -1)).view(B, 5, N, -1).transpose(1, 2)
@@ -434,15 +427,22 @@ class MAgentBattle(BatchedEnv):
         """`[B, 5 * S * S]`: walls, red presence, red HP / 10, blue presence, blue HP / 10 over the map
         (channels first, rows y, columns x)."""
         B, S, P, R = self.num_envs, self.size, self.padded, VIEW_RADIUS
+        planes = self._planes()[:, :, : P * P].view(B, 5, P, P)
+        return planes[:, :, R : R + S, R : R + S].reshape(B, -1)
+
+    def _planes(self) -> Tensor:
+        """`[B, 5, P * P + 1]` over the padded map: walls, red presence, red HP / 10, blue presence, blue
+        HP / 10 (the last cell, nobody's, stays 0)."""
+        B, P = self.num_envs, self.padded
         planes = torch.zeros(B, 5, P * P + 1, device=self.device)
         planes[:, 0, : P * P] = self.walls
-        cells = torch.where(self.living, self._cells(self.pos), P * P)
-        for t in range(2):
+        for t in range(2):  # per army
             mine = self.living & (self.team == t)
-            cell = torch.where(mine, cells, P * P)
+            cell = torch.where(mine, self._cells(self.pos), P * P)
             planes[:, 1 + 2 * t].scatter_(1, cell, mine.float())
             planes[:, 2 + 2 * t].scatter_(1, cell, torch.where(mine, self.hp / HP, 0.0))
-        return planes[:, :, : P * P].view(B, 5, P, P)[:, :, R : R + S, R : R + S].reshape(B, -1)
+        planes[:, :, P * P] = 0.0
+        return planes
 
     def _neighbours(self) -> dict[str, Neighbours]:
         """Each agent's k nearest live team-mates within the view radius (the mean action's neighbours)."""
@@ -450,7 +450,12 @@ class MAgentBattle(BatchedEnv):
         out = {}
         for g, pos, living in zip(GROUPS, self._split(self.pos), self._split(self.living), strict=True):
             points = pos.float()
-            out[g] = nearest(points, points, k, radius=VIEW_RADIUS, exclude_self=True, key_valid=living)
+            # one agent per cell: a 3 x 3 block of view-radius cells holds up to 324 agents, so cell lists
+            # only pay for armies many times that size
+            method = "brute" if points.shape[1] <= CELLS_FROM_AGENTS else "cells"
+            out[g] = nearest(
+                points, points, k, radius=VIEW_RADIUS, exclude_self=True, key_valid=living, method=method
+            )
         return out
 
     def _episode_stats(self) -> dict[str, Tensor]:
