@@ -75,11 +75,11 @@ FIRST_ATTACK = len(MOVES)
 
 @dataclass
 class MAgentBattleConfig:
-    """Config keys of `magent/battle` (battle_v4's arguments and defaults, plus the published neighbours)."""
+    """Config keys of `magent/battle` (battle_v4's arguments and defaults, plus the armies' distance and the
+    published neighbours)."""
 
-    map_size: int = (
-        45  # the map is map_size x map_size cells, walls included; 0.04 map_size^2 agents per army
-    )
+    map_size: int = 45  # cells per side, walls included; 0.04 map_size^2 agents per army
+    gap: int = 3  # cells between each army's formation and the centre line (battle_v4's 3)
     max_steps: int = 1000  # battle_v4's max_cycles
     step_reward: float = -0.005  # every step
     dead_penalty: float = -0.1  # dying (replaces the step's other rewards)
@@ -92,6 +92,7 @@ class MAgentBattleConfig:
 
     def validate(self) -> None:
         check_int("map_size", self.map_size, low=12)  # battle_v4 asserts the same bound
+        check_int("gap", self.gap, low=0, high=self.map_size // 4)
         check_positive_int("max_steps", self.max_steps)
         for key in ("step_reward", "dead_penalty", "attack_penalty", "attack_opponent_reward", "kill_reward"):
             check_number(key, getattr(self, key))
@@ -100,17 +101,18 @@ class MAgentBattleConfig:
         check_int("neighbours", self.neighbours, low=0)
 
 
-def formation(map_size: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def formation(map_size: int, gap: int = GAP) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """The start cells `(x, y)` of the red and the blue army: battle_v4's `generate_map` (the blue army is
-    cut to the red one's size, as there)."""
+    cut to the red one's size, as there), each `gap` cells from the centre line."""
     side = int(math.sqrt(map_size * map_size * 0.04)) * 2
-    ys = range((map_size - side) // 2, (map_size - side) // 2 + side, 2)
-    inside = lambda x, y: 0 < x < map_size - 1 and 0 < y < map_size - 1  # noqa: E731
-    left = map_size // 2 - GAP - side
-    red = [(x, y) for x in range(left, left + side, 2) for y in ys if inside(x, y)]
-    right = map_size // 2 + GAP
-    blue = [(x, y) for x in range(right, right + side, 2) for y in ys if inside(x, y)]
-    return red, blue[: len(red)]
+    top = (map_size - side) // 2
+
+    def square(left: int) -> list[tuple[int, int]]:
+        cells = [(x, y) for x in range(left, left + side, 2) for y in range(top, top + side, 2)]
+        return [(x, y) for x, y in cells if 0 < x < map_size - 1 and 0 < y < map_size - 1]
+
+    red = square(map_size // 2 - gap - side)
+    return red, square(map_size // 2 + gap)[: len(red)]
 
 
 class MAgentBattle(BatchedEnv):
@@ -131,7 +133,7 @@ class MAgentBattle(BatchedEnv):
         config = validated(config, MAgentBattleConfig)
         self.config = config
         S = self.size = config.map_size
-        red, blue = formation(S)
+        red, blue = formation(S, config.gap)
         self.sizes = {"red": len(red), "blue": len(blue)}
         self.n_total = N = len(red) + len(blue)
         self.minimap, self.extra = config.minimap_mode, config.extra_features

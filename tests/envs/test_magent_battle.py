@@ -45,6 +45,8 @@ def test_formations_are_battle_v4s():
     assert red[:2] == [(1, 6), (1, 8)] and blue[:2] == [(13, 6), (13, 8)]
     env = marl.make("magent/battle", map_size=20)
     assert env.group_specs["red"].n == 12 and env.group_specs["blue"].agents[0] == "blue_0"
+    red, blue = magent.formation(20, gap=1)  # closer armies: the fronts 4 cells apart instead of 8
+    assert len(red) == len(blue) == 16 and max(x for x, _ in red) == 7 and min(x for x, _ in blue) == 11
 
 
 def test_action_tables_are_magents_circle_ranges():
