@@ -11,7 +11,9 @@ armies of a run learn (red and blue, one network each); MF-Q and MF-AC read the 
 
     python benchmarks/meanfield_battle.py train --seed 0      # one seed's three runs -> --checkpoints
     python benchmarks/meanfield_battle.py crossplay           # -> benchmarks/results/meanfield_battle/crossplay.json
+    (or one pair per process, `crossplay --algos mfq mfac --out F1` ..., then `merge --inputs F1 F2 F3`)
     python benchmarks/meanfield_battle.py scale               # -> benchmarks/results/meanfield_battle/scale.json
+    python benchmarks/meanfield_battle.py table               # the cross-play table of docs/algorithms.md
 
 Cross-play: for every pair of algorithms (A, B) and every pair of seeds, A's red army plays B's blue army and
 B's red army plays A's blue army (`--episodes` episodes each, stochastic policies); A wins an episode when it
@@ -45,7 +47,7 @@ from algos import ppo  # noqa: E402
 from algos.meanfield import MFAC, MFQ  # noqa: E402
 from envs import magent  # noqa: E402
 from marl.core import registry  # noqa: E402
-from marl.learning.algorithm import Algorithm, evaluate  # noqa: E402
+from marl.learning.algorithm import Algorithm, RandomConfig, RandomPolicy, evaluate  # noqa: E402
 from marl.running.io import atomic_write_json  # noqa: E402
 
 ALGOS = ("mfq", "mfac", "ippo")
@@ -124,6 +126,8 @@ class Matchup(Algorithm):
 
 
 def load(name: str, seed: int, env: marl.BatchedEnv, checkpoints: Path) -> Algorithm:
+    if name == "random":  # the untrained baseline: uniformly random actions
+        return RandomPolicy(env, RandomConfig(), "cpu")
     algo = make_algo(name, env)
     algo.load_state_dict(torch.load(checkpoints / f"{name}_seed{seed}.pt", weights_only=False)["state"])
     return algo
@@ -184,11 +188,13 @@ def crossplay(args: argparse.Namespace) -> None:
         }
         for a in args.algos
         for s in args.seeds
+        if a != "random"
     }
     atomic_write_json(
         args.out or RESULTS / "crossplay.json",
         {
-            "command": "python benchmarks/meanfield_battle.py train --seed S (S in seeds); then crossplay",
+            "command": "python benchmarks/meanfield_battle.py train --seed S (S in seeds); then crossplay "
+            "(here one process per pair of algorithms: crossplay --algos A B --out F, then merge --inputs F...)",
             "setting": "magent/battle map_size=20 gap=1 (16 vs 16), max_steps=100; self-play, both armies learn",
             "reduction": "Yang et al.: 40 x 40, 64 vs 64 (gap 3), 400 steps, 2,000 rounds; "
             "here 20 x 20, 16 vs 16 (gap 1), 100 steps",
@@ -242,7 +248,7 @@ def scale(args: argparse.Namespace) -> None:
         for _ in range(max(1, n // 4)):
             steps += algo.train_iteration().env_steps
     result = {
-        "command": "python benchmarks/meanfield_battle.py scale",
+        "command": "python benchmarks/meanfield_battle.py " + " ".join(sys.argv[1:]),
         "setting": "magent/battle map_size=120: 576 vs 576 agents in one copy, MF-Q with neighbour mean actions",
         "agents_per_copy": agents,
         "random_actions": random_steps.rates(n, "env_steps") | random_steps.rates(n * agents, "agent_steps"),
@@ -263,10 +269,40 @@ def scale(args: argparse.Namespace) -> None:
     atomic_write_json(args.out or RESULTS / "scale.json", result)
 
 
+def merge(args: argparse.Namespace) -> None:
+    """One cross-play file from several (cross-play of separate pairs of algorithms, run in parallel)."""
+    import json
+
+    parts = [json.loads(path.read_text()) for path in args.inputs]
+    merged = parts[0]
+    for part in parts[1:]:
+        merged["pairs"] |= part["pairs"]
+        merged["training"] |= part["training"]
+    merged["load_average"] = os.getloadavg()
+    atomic_write_json(args.out or RESULTS / "crossplay.json", merged)
+
+
+def table(args: argparse.Namespace) -> None:
+    """The cross-play result as the markdown table of docs/algorithms.md."""
+    import json
+
+    result = json.loads((args.out or RESULTS / "crossplay.json").read_text())
+    print("| A vs B | A's win rate [95% CI] | draws | A's kills / B's kills [95% CI] | kills A : B |")
+    print("|---|---|---|---|---|")
+    for pair, cell in result["pairs"].items():
+        a, b = pair.split("_vs_")
+        win, ratio = cell["win_rate_ci95"], cell["kill_ratio_ci95"]
+        print(
+            f"| {a} vs {b} | {cell['win_rate']:.2f} [{win[0]:.2f}, {win[1]:.2f}] | {cell['draw_rate']:.2f} | "
+            f"{cell['kill_ratio']:.2f} [{ratio[0]:.2f}, {ratio[1]:.2f}] | "
+            f"{cell['kills']['a']:.0f} : {cell['kills']['b']:.0f} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=("train", "crossplay", "scale"))
-    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
+    parser.add_argument("phase", choices=("train", "crossplay", "merge", "scale", "table"))
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=[*ALGOS, "random"])
     parser.add_argument("--seed", type=int, default=0, help="train: the seed of this process's runs")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="crossplay: the seeds")
     parser.add_argument("--steps", type=int, default=24_000, help="training env steps (summed over copies)")
@@ -275,11 +311,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale-steps", type=int, default=40, help="timed steps of the scale check")
     parser.add_argument("--checkpoints", type=Path, default=Path("/tmp/meanfield_battle"))
     parser.add_argument("--machine", default="2-core x86_64 CPU, shared with other jobs")
+    parser.add_argument("--inputs", nargs="+", type=Path, default=[], help="merge: cross-play files")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     magent.register()
     ppo.register()
-    {"train": train, "crossplay": crossplay, "scale": scale}[args.phase](args)
+    phases = {"train": train, "crossplay": crossplay, "merge": merge, "scale": scale, "table": table}
+    phases[args.phase](args)
 
 
 if __name__ == "__main__":
