@@ -232,12 +232,17 @@ def scale(args: argparse.Namespace) -> None:
     agents, n = env.n_total, args.scale_steps
     env.reset()
     actions = [env.sample_actions() for _ in range(n)]
+    for a in actions[:3]:  # warm-up: the first calls of each tensor operation are slower
+        env.step(a)
     with Clock() as random_steps:
         for a in actions:
             env.step(a)
     torch.manual_seed(0)
     algo = MFQ(battle(1, 0, 120, 1000, 3), {"learning_starts": 4, "batch_size": 4, "rollout_steps": 4}, "cpu")
     step, state = algo.env.reset(), None
+    for _ in range(3):  # warm-up
+        actions_now, state = algo.act(step, state)
+        step = algo.env.step(actions_now)
     with Clock() as acting:
         for _ in range(n):
             actions_now, state = algo.act(step, state)
