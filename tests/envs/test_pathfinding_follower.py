@@ -17,19 +17,10 @@ RING = ("########", "#......#", "#.####.#", "#......#", "########")
 
 
 def ring_env(tmp_path, n_agents, radius=2, mode="lifelong", **kw):
-    path = tmp_path / "ring.txt"
-    path.write_text("\n".join(RING) + "\n")
-    return marl.make(
-        "pathfinding/maps",
-        num_envs=1,
-        seed=0,
-        map_set=str(path),
-        n_agents=n_agents,
-        obs_radius=radius,
-        mode=mode,
-        observation="follower",
-        **kw,
-    )
+    ring = tmp_path / "ring.txt"
+    ring.write_text("\n".join(RING) + "\n")
+    options = dict(map_set=str(ring), n_agents=n_agents, obs_radius=radius, mode=mode, observation="follower")
+    return marl.make("pathfinding/maps", num_envs=1, seed=0, **options, **kw)
 
 
 def windows(env, step):
@@ -151,6 +142,7 @@ def run(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow  # a `marl train` run and a `marl eval` through the command line
 def test_pathfinding_follower_runs_a_trained_checkpoint_on_other_maps_and_agent_counts(run, tmp_path):
     entry = marl.core.registry.algo_entry("pathfinding_follower")
     env = marl.make(
@@ -177,6 +169,7 @@ def test_pathfinding_follower_runs_a_trained_checkpoint_on_other_maps_and_agent_
     assert list(out.glob("*.json"))
 
 
+@pytest.mark.slow  # a `marl train` run and a `marl eval` through the command line
 def test_pathfinding_follower_refuses_an_environment_with_other_observations(run):
     entry = marl.core.registry.algo_entry("pathfinding_follower")
     env = marl.make("pathfinding/random", num_envs=1, n_agents=4, obs_radius=3)
