@@ -196,3 +196,14 @@ def test_the_congestion_planner_with_a_fixed_follower_beats_random_actions():
     entry = marl.core.registry.algo_entry("pathfinding_congestion")
     with pytest.raises(ValueError, match="set env.observation=follower"):
         entry.factory(marl.make("pathfinding/random", num_envs=1), entry.config_class(), "cpu")
+
+
+def test_a_map_set_can_join_several_specs_with_commas():
+    from envs.pathfinding.maps import resolve_map_files
+
+    joined = resolve_map_files("maze/maze-17-*, random/random-16-*,maze/maze-17-s0.txt")
+    assert [p.name for p in joined] == sorted(
+        p.name for p in resolve_map_files("maze/maze-17-*") + resolve_map_files("random/random-16-*")
+    )
+    with pytest.raises(ValueError, match="empty part"):
+        resolve_map_files("maze/maze-17-*,")
