@@ -11,13 +11,22 @@ covers training seeds too), or one for all seeds:
         --checkpoint ippo=runs/s0/checkpoints/last.pt ippo=runs/s1/checkpoints/last.pt ippo=runs/s2/checkpoints/last.pt
 
 A trained policy is rebuilt from its checkpoint's saved run config (algorithm hyperparameters) and evaluated with the
-observation settings it was trained with (`obs_radius`, `path_channel`, `action_mask` from that config).
+observation settings it was trained with (`observation`, `obs_radius`, `path_channel`, `action_mask` from that
+config). Under the name `pathfinding_follower` a checkpoint of any algorithm runs through the registered
+`pathfinding_follower` policy (Learn to Follow's follower, as `marl eval algo=pathfinding_follower` runs it):
+
+    python benchmarks/pathfinding_baselines.py --algos pathfinding_follow pathfinding_follower --agents 64 \
+        --max-steps 512 --checkpoint pathfinding_follower=runs/f0 pathfinding_follower=runs/f1 --json out.json
+
+`--json` writes every seed's value besides the table (with a 95% t-interval over seeds and the machine's load).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import shlex
 import statistics
 import sys
 import time
@@ -32,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 import marl  # noqa: E402
 from envs.pathfinding import register, register_baselines  # noqa: E402
+from envs.pathfinding.follower import LearnedFollowerConfig, trained_observation  # noqa: E402
 from marl.running.config import algo_config, model_arguments  # noqa: E402
-from marl.running.io import atomic_write_text  # noqa: E402
+from marl.running.io import atomic_write_json, atomic_write_text  # noqa: E402
 
 MAP_SETS = {
     "random 20x20": "random/random-20-*",
@@ -42,9 +52,12 @@ MAP_SETS = {
     "warehouse 33x46": "warehouse/warehouse-33x46.txt",
 }
 
-
-# observation settings a trained policy's network depends on; taken from its checkpoint, not from the command line
-OBSERVATION_KEYS = ("obs_radius", "path_channel", "action_mask")
+# the policy that runs any algorithm's checkpoint (Learn to Follow's follower, registered by register_baselines)
+FOLLOWER = "pathfinding_follower"
+# baselines that need more than the default observation: the congestion-aware path of observation=follower
+BASELINE_OBSERVATION = {"pathfinding_congestion": {"observation": "follower"}}
+# two-sided 95% quantiles of Student's t by degrees of freedom (intervals over seeds), from tables
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 
 
 class Checkpoint:
@@ -61,7 +74,8 @@ class Checkpoint:
         self.state = saved["algorithm"]
         self.config = OmegaConf.create(saved["config"])
         self.algo_name, self.algo_config = algo_config(self.config)
-        self.observation = {key: self.config.env[key] for key in OBSERVATION_KEYS}
+        # the observation settings its network depends on: from the checkpoint, not from the command line
+        self.observation = trained_observation(self.config)
 
     def build(self, env: marl.BatchedEnv, n_agents: int) -> marl.Algorithm:
         """The trained algorithm on `env`; refuses agent counts its network cannot take (agent ids)."""
@@ -86,7 +100,7 @@ def parse_checkpoints(items: list[str], algos: list[str], seeds: list[int]) -> d
         if not sep or not name or not path:
             raise ValueError(f"--checkpoint expects NAME=PATH, got {item!r}")
         checkpoint = Checkpoint(path)
-        if checkpoint.algo_name != name:
+        if checkpoint.algo_name != name and name != FOLLOWER:
             raise ValueError(f"{path} holds a {checkpoint.algo_name!r} run, not {name!r}")
         checkpoints.setdefault(name, []).append(checkpoint)
     for name, listed in checkpoints.items():
@@ -104,6 +118,9 @@ def parse_checkpoints(items: list[str], algos: list[str], seeds: list[int]) -> d
 def build_policy(
     name: str, env: marl.BatchedEnv, checkpoint: Checkpoint | None, n_agents: int
 ) -> marl.Algorithm:
+    if checkpoint is not None and name == FOLLOWER:
+        entry = marl.core.registry.algo_entry(FOLLOWER)
+        return entry.factory(env, LearnedFollowerConfig(checkpoint=checkpoint.path), env.device)
     if checkpoint is not None:
         return checkpoint.build(env, n_agents)
     if name == "random":
@@ -140,6 +157,9 @@ def main(argv: list[str] | None = None) -> str:
         "(the planners and random actions act the same either way)",
     )
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--json", type=Path, help="also write every seed's throughput (and intervals) as JSON"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     register()
@@ -166,6 +186,7 @@ def main(argv: list[str] | None = None) -> str:
         "| maps | agents | " + " | ".join(args.algos) + " |",
         "|---|---|" + "---|" * len(args.algos),
     ]
+    rows: list[dict[str, Any]] = []
     for label in args.map_sets:
         for agents in args.agents:
             cells = [label, str(agents)]
@@ -176,6 +197,7 @@ def main(argv: list[str] | None = None) -> str:
                     listed = checkpoints.get(name)
                     checkpoint = listed[index % len(listed)] if listed else None
                     observation: dict[str, Any] = {"obs_radius": args.obs_radius, "path_channel": False}
+                    observation.update(BASELINE_OBSERVATION.get(name, {}))
                     if checkpoint is not None:
                         observation = checkpoint.observation
                     env = marl.make(
@@ -194,6 +216,15 @@ def main(argv: list[str] | None = None) -> str:
                     result = marl.evaluate(policy, env, args.copies, deterministic=not args.sample, seed=seed)
                     per_seed.append(statistics.mean(result["throughput"]))
                 cells.append(f"{statistics.mean(per_seed):.2f} ({min(per_seed):.2f} - {max(per_seed):.2f})")
+                rows.append(
+                    {
+                        "maps": label,
+                        "agents": agents,
+                        "algo": name,
+                        "per_seed": per_seed,
+                        **interval(per_seed),
+                    }
+                )
                 print(
                     f"{label} {agents} {name}: {cells[-1]} [{time.perf_counter() - started:.0f} s]",
                     file=sys.stderr,
@@ -203,7 +234,31 @@ def main(argv: list[str] | None = None) -> str:
     print(table)
     if args.out:
         atomic_write_text(args.out, table)
+    if args.json:
+        atomic_write_json(
+            args.json,
+            {
+                "command": "python benchmarks/pathfinding_baselines.py "
+                + shlex.join(sys.argv[1:] if argv is None else argv),
+                "protocol": lines[0],
+                "seeds": args.seeds,
+                "episodes_per_seed": args.copies,
+                "checkpoints": {name: [c.path for c in listed] for name, listed in checkpoints.items()},
+                "load_average": os.getloadavg(),
+                "cpu_count": os.cpu_count(),
+                "results": rows,
+            },
+        )
     return table
+
+
+def interval(values: list[float]) -> dict[str, float | None]:
+    """Mean, min, max and the 95% t-interval of the mean over seeds (None from one seed or more than 11)."""
+    mean = statistics.mean(values)
+    t = T95.get(len(values) - 1)
+    half = t * statistics.stdev(values) / math.sqrt(len(values)) if t else None
+    low, high = (mean - half, mean + half) if half is not None else (None, None)
+    return {"mean": mean, "min": min(values), "max": max(values), "ci95_low": low, "ci95_high": high}
 
 
 if __name__ == "__main__":

@@ -45,6 +45,10 @@ class FollowConfig:
 class ShortestPathFollower(_PlanningBaseline):
     """Follow the shortest path to the goal; wait for agents in the way; random move when stuck."""
 
+    def planned_actions(self, env: PathfindingEnv) -> Tensor:
+        """Every agent's next move along its path `[B, n]`: down its goal's BFS distance map."""
+        return greedy_actions(env.goal_distances(), env.pos, env.height, env.width)
+
     def initial_policy_state(self, num_envs: int) -> Tensor:
         return torch.full((num_envs, self.env.n_agents), -1, dtype=torch.long, device=self.env.device)
 
@@ -52,7 +56,7 @@ class ShortestPathFollower(_PlanningBaseline):
         env: PathfindingEnv = self.env
         generator = self.generator if generator is None else generator
         previous = torch.where(step.done[:, None], -1, policy_state)
-        action = greedy_actions(env.goal_distances(), env.pos, env.height, env.width)
+        action = self.planned_actions(env)
         occupied = torch.zeros(env.num_envs, env.height * env.width + 1, dtype=torch.bool, device=env.device)
         occupied.scatter_(1, torch.where(env.alive[GROUP], env.pos, env.height * env.width), True)
         ahead = env.pos + env.move_delta[action]
@@ -63,6 +67,26 @@ class ShortestPathFollower(_PlanningBaseline):
         )
         random_action = env.sample_actions(generator)[GROUP]
         return {GROUP: torch.where(shake, random_action, action)}, env.pos.clone()
+
+
+class CongestionPathFollower(ShortestPathFollower):
+    """As `pathfinding_follow`, along Learn to Follow's congestion-aware planned path instead of the shortest
+    one (the path `observation=follower` draws): Learn to Follow's planner with a fixed follower in place of the
+    learned one."""
+
+    def __init__(self, env: marl.BatchedEnv, config: FollowConfig, device: torch.device) -> None:
+        super().__init__(env, config, device)
+        if not env.follower:
+            raise ValueError(
+                "pathfinding_congestion follows the path that observation=follower plans; set env.observation=follower"
+            )
+
+    def planned_actions(self, env: PathfindingEnv) -> Tensor:
+        """The move onto each agent's next planned cell (planned with this step's observation; wait where it
+        has none)."""
+        moved = env.next_path_cell - env.pos
+        action = (moved[..., None] == env.move_delta).float().argmax(dim=-1)
+        return torch.where(env.next_path_cell >= 0, action, 0)
 
 
 @dataclass
@@ -136,6 +160,10 @@ class PrioritisedPlanner(_PlanningBaseline):
 
 
 def register() -> None:
-    """Register the two baselines (idempotent)."""
+    """Register the baselines and `pathfinding_follower`, a trained follower's policy (idempotent)."""
     marl.register_algo("pathfinding_follow", ShortestPathFollower, FollowConfig)
     marl.register_algo("pathfinding_prioritised", PrioritisedPlanner, PrioritisedConfig)
+    marl.register_algo("pathfinding_congestion", CongestionPathFollower, FollowConfig)
+    from envs.pathfinding.follower import register as register_follower
+
+    register_follower()

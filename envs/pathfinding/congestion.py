@@ -20,7 +20,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from envs.pathfinding.planning import UNREACHABLE, distance_maps, greedy_actions, weighted_distance_maps
+from envs.pathfinding.planning import (
+    MOVES,
+    UNREACHABLE,
+    distance_maps,
+    greedy_actions,
+    weighted_distance_maps,
+)
 
 
 def static_penalties(free: Tensor) -> Tensor:
@@ -43,13 +49,31 @@ class CongestionPlanner:
     """Per agent of every copy: its congestion costs and, at each call of `actions`, the first move of its
     cheapest path under them."""
 
-    def __init__(self, free: Tensor, n_agents: int, radius: int) -> None:
-        """`free [B, H, W]`: the copies' maps; `radius`: the observation window's (agents seen within it count)."""
+    def __init__(self, free: Tensor, n_agents: int, radius: int, map_version: Tensor | None = None) -> None:
+        """`free [B, H, W]`: the copies' maps; `radius`: the observation window's (agents seen within it count);
+        `map_version [B]`: the maps' versions, which `sync` compares (default zeros)."""
         B, H, W = free.shape
-        self.free, self.radius, self.height, self.width = free, radius, H, W
+        self.free, self.radius, self.height, self.width = free.clone(), radius, H, W
         self.static = static_penalties(free).flatten(1)  # [B, H*W]
         self.seen = torch.zeros(B, n_agents, H * W, device=free.device)
         self.goal = torch.full((B, n_agents), -1, dtype=torch.long, device=free.device)
+        self.map_version = (
+            torch.zeros(B, dtype=torch.long, device=free.device)
+            if map_version is None
+            else map_version.clone()
+        )
+
+    def sync(self, free: Tensor, map_version: Tensor) -> None:
+        """Follow the copies whose map changed (`map_version [B]` differs from the one last seen, as after an
+        environment's auto-reset): their static penalties are recomputed from `free [B, H, W]` and their agents'
+        counts start again from zero."""
+        changed = (map_version != self.map_version).nonzero().squeeze(1)
+        if changed.numel():
+            self.free[changed] = free[changed]
+            self.static[changed] = static_penalties(free[changed]).flatten(1)
+            self.seen[changed] = 0.0
+            self.goal[changed] = -1
+            self.map_version.copy_(map_version)
 
     def observe(self, pos: Tensor, goal: Tensor, present: Tensor) -> None:
         """Count, for every agent off its goal, the other present agents in its window `pos, goal, present
@@ -70,14 +94,40 @@ class CongestionPlanner:
         """The cost of entering each cell `[B, n, H*W]`, per agent."""
         return self.static[:, None, :] + self.seen
 
-    def actions(self, pos: Tensor, goal: Tensor) -> Tensor:
-        """The first move `[B, n]` (an index into MOVES) of every agent's cheapest path from `pos` to `goal`
-        under its current costs (wait on the goal)."""
-        B, n = pos.shape
+    def cost_to_go(self, goal: Tensor) -> Tensor:
+        """`[B, n, H*W]`: for every agent and cell, the cost of entering the cell and going on from it to the
+        agent's goal `goal [B, n]` under the agent's current costs (inf on obstacles and cells that cannot reach
+        it); the move to make from a cell is to its neighbour (or itself, waiting) of least value."""
+        B, n = goal.shape
         H, W = self.height, self.width
         cost = self.costs()
         free = self.free[:, None].expand(B, n, H, W).reshape(B * n, H, W)
         to_go = weighted_distance_maps(free, goal.flatten(), cost.view(B * n, H, W))
-        # entering a cell and going on from it: its minimum over the neighbours is the move to make
-        through = (to_go.flatten(1) + cost.view(B * n, -1)).view(B, n, -1)
-        return greedy_actions(through, pos, H, W)
+        return (to_go.flatten(1) + cost.view(B * n, -1)).view(B, n, -1)
+
+    def actions(self, pos: Tensor, goal: Tensor) -> Tensor:
+        """The first move `[B, n]` (an index into MOVES) of every agent's cheapest path from `pos` to `goal`
+        under its current costs (wait on the goal)."""
+        return greedy_actions(self.cost_to_go(goal), pos, self.height, self.width)
+
+    def paths(self, pos: Tensor, goal: Tensor, length: int, radius: int | None = None) -> Tensor:
+        """The next `length` cells `[B, n, length]` of every agent's cheapest path from `pos` to `goal` (an
+        agent stays on its goal once there, and where its goal cannot be reached). With `radius`, tracing stops
+        early, after k >= 1 cells, once every path has stepped out of the (2 radius + 1)^2 window around its
+        agent: callers that draw paths into windows need no more (the result is then `[B, n, k]`)."""
+        through = self.cost_to_go(goal)
+        delta = torch.tensor([dr * self.width + dc for dr, dc in MOVES], device=pos.device)
+        row, col = pos // self.width, pos % self.width
+        cells, path = pos, []
+        left = torch.zeros_like(pos, dtype=torch.bool)
+        for step in range(length):
+            cells = cells + delta[greedy_actions(through, cells, self.height, self.width)]
+            path.append(cells)
+            if radius is not None:
+                left |= ((cells // self.width - row).abs() > radius) | (
+                    (cells % self.width - col).abs() > radius
+                )
+                # an agent on its goal stays inside for good, so it counts as done too
+                if step % 4 == 3 and bool((left | (cells == goal)).all()):
+                    break
+        return torch.stack(path, dim=-1) if path else pos[..., :0]

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from envs.pathfinding.collisions import COLLISION_SYSTEMS, RESOLVERS, CellTable
+from envs.pathfinding.congestion import CongestionPlanner
 from envs.pathfinding.planning import (
     MOVES,
     PLACEMENTS,
@@ -43,9 +44,10 @@ from envs.pathfinding.planning import (
 from envs.pathfinding.sources import MapSource
 from marl import BatchedEnv, GroupSpec, agent_names
 from marl.core.recycling import RecycledTensors
-from marl.core.validation import check_bool, check_choice, check_positive_int, validated
+from marl.core.validation import check_bool, check_choice, check_number, check_positive_int, validated
 
 MODES = ("finish", "classic", "lifelong")
+OBSERVATIONS = ("pogema", "follower")
 GROUP = "agent"
 
 
@@ -60,6 +62,13 @@ class PathfindingConfig:
     placement: str = "pogema"  # starts and goals: pogema (POGEMA's placing) or uniform_pairs
     max_steps: int = 256
     path_channel: bool = False  # add an observation channel with the agent's planned shortest path
+    # pogema: obstacles, agents, goal (+ path) windows and the goal direction; follower: Learn to Follow's two
+    # windows (obstacles -1 / congestion-aware planned path +1; agents), replanned every step
+    observation: str = "pogema"
+    # reward per goal reached (classic: to all when all stand on theirs); Learn to Follow trains with 0
+    goal_reward: float = 1.0
+    # reward for entering the next cell of the planned path (observation=follower); Learn to Follow: 0.01
+    path_reward: float = 0.0
     action_mask: bool = False  # publish masks of the moves that leave the map or hit an obstacle
     render_paths: bool = False  # draw every agent's planned path
     render_windows: bool = False  # draw every agent's observation window
@@ -70,6 +79,19 @@ class PathfindingConfig:
         check_choice("mode", self.mode, MODES)
         check_choice("collision", self.collision, COLLISION_SYSTEMS)
         check_choice("placement", self.placement, PLACEMENTS)
+        check_choice("observation", self.observation, OBSERVATIONS)
+        check_number("goal_reward", self.goal_reward)
+        check_number("path_reward", self.path_reward)
+        if self.observation == "follower" and self.path_channel:
+            raise ValueError(
+                "path_channel adds a shortest-path channel to the pogema observation; observation=follower "
+                "already draws the congestion-aware planned path, so leave path_channel false"
+            )
+        if self.path_reward != 0.0 and self.observation != "follower":
+            raise ValueError(
+                f"path_reward={self.path_reward} rewards following the congestion-aware planned path, which only "
+                "observation=follower plans; set observation=follower or path_reward=0"
+            )
         check_positive_int("max_steps", self.max_steps)
         for key in ("path_channel", "action_mask", "render_paths", "render_windows"):
             check_bool(key, getattr(self, key))
@@ -99,8 +121,13 @@ class PathfindingEnv(BatchedEnv):
         self.render_paths, self.render_windows = config.render_paths, config.render_windows
         self.height, self.width = maps.shape
         self.window = 2 * obs_radius + 1
-        self.channels = ("obstacles", "agents", "goal") + (("path",) if path_channel else ())
-        obs_size = len(self.channels) * self.window**2 + 2
+        self.follower = config.observation == "follower"
+        if self.follower:
+            self.channels: tuple[str, ...] = ("obstacles_path", "agents")
+        else:
+            self.channels = ("obstacles", "agents", "goal") + (("path",) if path_channel else ())
+        self.direction_size = 0 if self.follower else 2  # the goal direction after the windows
+        obs_size = len(self.channels) * self.window**2 + self.direction_size
         H, W, n = self.height, self.width, n_agents
         groups = {
             GROUP: GroupSpec(
@@ -143,6 +170,10 @@ class PathfindingEnv(BatchedEnv):
         self.goals_reached = torch.zeros(B, dtype=torch.long, device=dev)
         self.components = ComponentTables.empty(B, H * W, dev)
         self._planner: GoalDistances | None = None  # built on first use: B x n x H*W distances are large
+        # observation=follower: Learn to Follow's planner, built at the first observation
+        self.congestion: CongestionPlanner | None = None
+        # observation=follower: each agent's next cell on its planned path (-1: none), for path_reward
+        self.next_path_cell = torch.full((B, n), -1, dtype=torch.long, device=dev)
         # the change of an agent's flat cell index under each action
         self.move_delta = torch.tensor([dr * W + dc for dr, dc in MOVES], device=dev)
         self._padded_move_delta = torch.tensor([dr * self.padded_width + dc for dr, dc in MOVES], device=dev)
@@ -164,9 +195,10 @@ class PathfindingEnv(BatchedEnv):
     # ------------------------------------------------------------------ layout helpers
     def split_observation(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """Split observations `[..., obs_size]` into the window `[..., C, 2R+1, 2R+1]` and the goal direction
-        `[..., 2]`; channel names are `self.channels`."""
-        grid = obs[..., :-2].unflatten(-1, (len(self.channels), self.window, self.window))
-        return grid, obs[..., -2:]
+        `[..., 2]` (`[..., 0]` under observation=follower, which has none); channel names are `self.channels`."""
+        windows = len(self.channels) * self.window**2
+        grid = obs[..., :windows].unflatten(-1, (len(self.channels), self.window, self.window))
+        return grid, obs[..., windows:]
 
     def _padded(self, cells: Tensor) -> Tensor:
         """Flat index in the grid padded by R on every side of the same cell."""
@@ -236,14 +268,16 @@ class PathfindingEnv(BatchedEnv):
             arrived = on_goal & (self.arrival < 0)
             self.arrival = torch.where(on_goal, torch.where(arrived, step_number, self.arrival), -1)
             solved = on_goal.all(dim=1, keepdim=True).expand_as(on_goal)
-            reward, terminated = solved.float(), solved
+            reward, terminated = solved.float() * self.config.goal_reward, solved
         else:
             arrived = on_goal
             first = arrived & (self.arrival < 0)
             self.arrival = torch.where(first, step_number, self.arrival)
-            reward = arrived.float()
+            reward = arrived.float() * self.config.goal_reward
             terminated = arrived if self.mode == "finish" else torch.zeros_like(arrived)
         self.goals_reached += arrived.sum(dim=1)
+        if self.config.path_reward:
+            reward = reward + self.config.path_reward * (present & (self.pos == self.next_path_cell)).float()
         if self.mode == "lifelong" and bool(arrived.any()):
             rows, agents = arrived.nonzero(as_tuple=True)
             self.goal[rows, agents] = self.components.sample_other_cell(
@@ -271,6 +305,10 @@ class PathfindingEnv(BatchedEnv):
         rows = out.view(B * n, -1)
         corner = padded_pos - R * self.padded_width - R + self._plane_base  # window's top-left in _planes
         torch.index_select(self._windows, 0, corner.flatten(), out=rows[:, : 2 * KK].view(B * n, 2, K, K))
+        if self.follower:
+            out[..., :KK] *= -1.0
+            self._draw_follower_path(out[..., :KK])
+            return out
         offset = self._row_col[self.goal] - self._row_col[self.pos]
         seen = offset.clamp(-R, R) + R
         goal_plane = out[..., 2 * KK : 3 * KK]
@@ -315,6 +353,31 @@ class PathfindingEnv(BatchedEnv):
         channel = torch.zeros(B, n, K * K + 1, device=self.device)
         channel.scatter_(2, torch.where(inside, dr * K + dc, K * K), 1.0)
         return channel[..., : K * K]
+
+    def _draw_follower_path(self, channel: Tensor) -> None:
+        """Learn to Follow's planned path into the obstacle window `channel [B, n, (2R+1)^2]` (obstacles -1):
+        +1 on the agent's own cell and its congestion-aware path's cells up to the first one outside the window;
+        the path's next cell is kept for `path_reward`. The planner counts the agents each agent sees and
+        replans every path from its current cell at every step, as Learn to Follow does; agents on their goal
+        (or gone) have no path."""
+        if self.congestion is None:
+            self.congestion = CongestionPlanner(self.free, self.n_agents, self.radius, self.map_version)
+        self.congestion.sync(self.free, self.map_version)
+        present = self.alive[GROUP]
+        self.congestion.observe(self.pos, self.goal, present)
+        moving = present & (self.pos != self.goal)
+        R, K = self.radius, self.window
+        path = self.congestion.paths(self.pos, self.goal, K * K - 1, radius=R)
+        cells = torch.cat([self.pos[..., None], path], dim=-1)
+        dr = cells // self.width - (self.pos // self.width)[..., None] + R
+        dc = cells % self.width - (self.pos % self.width)[..., None] + R
+        inside = (dr >= 0) & (dr < K) & (dc >= 0) & (dc < K)
+        drawn = inside.cumprod(dim=-1).bool() & moving[..., None]
+        spare = torch.zeros_like(channel[..., :1])
+        channel_and_spare = torch.cat([channel, spare], dim=-1)
+        channel_and_spare.scatter_(2, torch.where(drawn, dr * K + dc, K * K), 1.0)
+        channel.copy_(channel_and_spare[..., : K * K])
+        self.next_path_cell = torch.where(moving, path[..., 0], -1)
 
     def _state(self) -> Tensor:
         if self._state_cache is None:

@@ -209,7 +209,13 @@ def write_map(grid: GridMap, path: str | Path) -> None:
 
 
 def resolve_map_files(spec: str) -> list[Path]:
-    """Map files named by `spec`: a file, a folder, or a glob, absolute or relative to maps/pathfinding/."""
+    """Map files named by `spec`: a file, a folder, or a glob, absolute or relative to maps/pathfinding/; or
+    several of these separated by commas (their union, each file once)."""
+    if "," in spec:
+        parts = [part.strip() for part in spec.split(",")]
+        if not all(parts):
+            raise ValueError(f"map set {spec!r} has an empty part between its commas")
+        return sorted({file for part in parts for file in resolve_map_files(part)})
     candidates = [Path(spec), MAPS_ROOT / spec]
     for base in candidates:
         if base.is_file():

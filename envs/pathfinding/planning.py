@@ -64,16 +64,25 @@ def weighted_distance_maps(free: Tensor, goals: Tensor, cost: Tensor) -> Tensor:
     point (as many rounds as the most cells on a cheapest path)."""
     G, H, W = free.shape
     inf = float("inf")
+    # `padded` holds dist + entering with an inf border; obstacles enter at inf, so whatever value an obstacle
+    # cell holds in `dist` never reaches a free cell, and obstacles are set to inf once at the end
+    padded = torch.full((G, H + 2, W + 2), inf, dtype=cost.dtype, device=free.device)
+    inner = padded[:, 1:-1, 1:-1]
+    entering = torch.where(free, cost, inf)
     dist = torch.full((G, H * W), inf, dtype=cost.dtype, device=free.device)
     dist.scatter_(1, goals.long()[:, None], 0.0)
     dist = dist.view(G, H, W)
-    entering = torch.where(free, cost, inf)
+    best, other = torch.empty_like(dist), torch.empty_like(dist)
     while True:
-        relaxed = torch.minimum(dist, _shift_reduce(dist + entering, inf, torch.minimum))
-        relaxed = torch.where(free, relaxed, inf)
-        if torch.equal(relaxed, dist):
-            return dist
-        dist = relaxed
+        before = dist.clone()
+        for _ in range(4):  # a few rounds between the (costly) checks for the fixed point
+            torch.add(dist, entering, out=inner)
+            torch.minimum(padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], out=best)
+            torch.minimum(padded[:, 1:-1, :-2], padded[:, 1:-1, 2:], out=other)
+            torch.minimum(best, other, out=best)
+            torch.minimum(dist, best, out=dist)
+        if torch.equal(before, dist):
+            return dist.masked_fill_(~free, inf)
 
 
 def neighbour_cells(cells: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:

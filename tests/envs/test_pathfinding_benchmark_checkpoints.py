@@ -1,6 +1,7 @@
 """benchmarks/pathfinding_baselines.py evaluates real `marl train` checkpoints with their trained observations."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,12 @@ def checkpoint(tmp_path_factory) -> Path:
 def test_a_checkpoint_is_rebuilt_with_its_weights_and_trained_observations(checkpoint):
     loaded = baselines.Checkpoint(str(checkpoint))
     assert loaded.algo_name == "ippo" and loaded.config.model.hidden_sizes == [16]
-    assert loaded.observation == {"obs_radius": 3, "path_channel": True, "action_mask": False}
+    assert loaded.observation == {
+        "observation": "pogema",
+        "obs_radius": 3,
+        "path_channel": True,
+        "action_mask": False,
+    }
     env = marl.make(
         "pathfinding/maps", num_envs=1, seed=0, map_set="maze/maze-21-*", n_agents=7, **loaded.observation
     )
@@ -73,10 +79,34 @@ def test_the_script_evaluates_a_trained_policy_beside_a_baseline(checkpoint, tmp
     )  # fmt: skip
     assert out.read_text() == table
     assert "Trained policies take their most likely action." in table
-    assert "ippo: 2 checkpoint(s), observations {'obs_radius': 3, 'path_channel': True" in table
+    assert (
+        "ippo: 2 checkpoint(s), observations {'observation': 'pogema', 'obs_radius': 3, 'path_channel': True"
+        in table
+    )
     row = next(line for line in table.splitlines() if line.startswith("| maze 21x21 | 6 |"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert len(cells) == 4 and all("(" in cell for cell in cells[2:])
+
+
+def test_the_script_runs_a_checkpoint_through_pathfinding_follower_and_writes_json(checkpoint, tmp_path):
+    out = tmp_path / "throughput.json"
+    baselines.main(
+        [
+            "--algos", "pathfinding_follower",
+            "--checkpoint", f"pathfinding_follower={checkpoint}",
+            "--map-sets", "maze 21x21",
+            "--agents", "5",
+            "--seeds", "0", "1", "2",
+            "--copies", "1",
+            "--max-steps", "8",
+            "--json", str(out),
+        ]
+    )  # fmt: skip
+    saved = json.loads(out.read_text())
+    (row,) = saved["results"]
+    assert row["algo"] == "pathfinding_follower" and row["agents"] == 5 and len(row["per_seed"]) == 3
+    assert row["ci95_low"] <= row["min"] <= row["mean"] <= row["max"] <= row["ci95_high"]
+    assert saved["checkpoints"] == {"pathfinding_follower": [str(checkpoint)]}
 
 
 def test_wrong_checkpoint_lists_are_refused_by_name(checkpoint):
