@@ -103,8 +103,11 @@ def make(
     return env, cls(env, config, env.device)
 
 
-def load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {"meta": {}, "episodes": {}}
+def load(path: Path, empty: str = "episodes") -> dict[str, Any]:
+    """A result file, or an empty one (`{"meta": {}, empty: {}}`, rows: a list)."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"meta": {}, empty: [] if empty == "rows" else {}}
 
 
 def meta(old: dict[str, Any]) -> dict[str, Any]:
@@ -203,14 +206,13 @@ def grid(args: argparse.Namespace) -> None:
 
 def transfer(args: argparse.Namespace) -> None:
     path = args.out / "transfer.json"
-    data = {"meta": {}, "rows": []} if args.fresh else load(path) | {}
-    data.setdefault("rows", [])
-    done = {(r["policy"], r["scenario"], r["robots"], r["seed"]) for r in data["rows"]}
+    data = {"meta": {}, "rows": []} if args.fresh else load(path, "rows")
+    done = {(r["policy"], r["scenario"], r["robots"], r["seed"], r["max_steps"]) for r in data["rows"]}
     for robots in args.transfer:
         for scenario in args.scenarios:
             for policy in args.policies:
                 for seed in args.transfer_seeds:
-                    if (policy, scenario, robots, seed) in done:
+                    if (policy, scenario, robots, seed, args.transfer_steps) in done:
                         continue
                     keys = {"max_steps": args.transfer_steps}
                     env, actor = make(policy, scenario, robots, seed, 1, args.runs, **keys)
@@ -219,24 +221,27 @@ def transfer(args: argparse.Namespace) -> None:
                     seconds = time.perf_counter() - start
                     steps = result["episode_length"][0]
                     row = {"policy": policy, "scenario": scenario, "robots": robots, "seed": seed}
+                    row["max_steps"] = args.transfer_steps
                     row |= {m: round(result[m][0], 4) for m in (*METRICS, "path_length", "episode_length")}
                     row |= {
                         "seconds": round(seconds, 1),
                         "robot_steps_per_s": round(robots * steps / seconds),
                     }
+                    data = load(path, "rows")  # another process may have added rows meanwhile
                     data["rows"].append(row)
-                    data["meta"] = meta(data["meta"]) | {"max_steps": args.transfer_steps}
+                    data["meta"] = meta(data["meta"])
                     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
                     print(row, flush=True)
     columns = (*METRICS, "path_length", "episode_length", "robot_steps_per_s")
     lines = [
-        "| robots | scenario | policy | " + " | ".join(columns) + " |",
-        "|---|---|---|" + "---|" * len(columns),
+        "| robots | scenario | max_steps | policy | " + " | ".join(columns) + " |",
+        "|---|---|---|---|" + "---|" * len(columns),
     ]
-    for r in sorted(data["rows"], key=lambda r: (r["robots"], r["scenario"], POLICIES.index(r["policy"]))):
+    order = lambda r: (r["robots"], r["scenario"], r["max_steps"], POLICIES.index(r["policy"]))  # noqa: E731
+    for r in sorted(data["rows"], key=order):
         name = r["policy"] + (f" (seed {r['seed']})" if r["policy"] == "gnn_cbf" else "")
         values = " | ".join(f"{r[c]:.3g}" if c != "robot_steps_per_s" else f"{r[c]:,}" for c in columns)
-        lines.append(f"| {r['robots']} | {r['scenario']} | {name} | {values} |")
+        lines.append(f"| {r['robots']} | {r['scenario']} | {r['max_steps']} | {name} | {values} |")
     atomic_write_text(args.out / "transfer.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
