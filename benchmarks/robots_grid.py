@@ -15,9 +15,13 @@ benchmarks/robots_baselines.py's baselines.json, whose episodes these are: the s
           algo.entropy_coef=0 total_steps=36000 num_envs=32 seed=$s run_dir=runs/gnn_cbf_team_circle_$s
     done
     python benchmarks/robots_grid.py grid --runs runs --robots 8 32 --trained gnn_cbf gnn_cbf_team cbf_priority
-    python benchmarks/robots_grid.py grid --runs runs --robots 128 --seeds 0 --trained gnn_cbf gnn_cbf_team
+    python benchmarks/robots_grid.py grid --runs runs --robots 128 --seeds 0 --trained gnn_cbf cbf_priority
     python benchmarks/robots_grid.py grid --no-eval --trained gnn_cbf gnn_cbf_team cbf_priority
-    python benchmarks/robots_grid.py transfer --runs runs --transfer 512 1024 --transfer-seeds 0
+    T="python benchmarks/robots_grid.py transfer --runs runs --policies gnn_cbf cbf_conservative cbf_aggressive"
+    $T --fresh --transfer 1024 --transfer-steps 300 --scenarios crossing --transfer-seeds 0
+    $T --transfer 1024 --transfer-steps 300 --scenarios swap --transfer-seeds 2
+    $T --transfer 512 --transfer-steps 1000 --scenarios crossing --transfer-seeds 0
+    $T --transfer 512 --transfer-steps 1000 --scenarios swap --transfer-seeds 2
 
 Per cell: the mean over seeds of each seed's mean over its episodes, and [min, max] over the seeds; a cell
 evaluates the seeds given by `--seeds` (on the shared CPU, the trained networks ran at 128 robots on seed 0
@@ -135,7 +139,9 @@ def grid(args: argparse.Namespace) -> None:
     """Evaluate the trained policies on every cell (cached per cell in grid.json) and write the tables with
     the scripted controllers' rows from baselines.json (the same episodes: same seeds, same copies)."""
     path = args.out / "grid.json"
-    data = {"meta": {}, "episodes": {}} if args.fresh else load(path)
+    if args.fresh:  # start the file over (writes below merge into what the file holds)
+        atomic_write_text(path, json.dumps({"meta": {}, "episodes": {}}) + "\n")
+    data = load(path)
     for scenario in args.scenarios:
         for robots in args.robots:
             for name in args.trained:
@@ -206,7 +212,9 @@ def grid(args: argparse.Namespace) -> None:
 
 def transfer(args: argparse.Namespace) -> None:
     path = args.out / "transfer.json"
-    data = {"meta": {}, "rows": []} if args.fresh else load(path, "rows")
+    if args.fresh:  # start the file over (writes below merge into what the file holds)
+        atomic_write_text(path, json.dumps({"meta": {}, "rows": []}) + "\n")
+    data = load(path, "rows")
     done = {(r["policy"], r["scenario"], r["robots"], r["seed"], r["max_steps"]) for r in data["rows"]}
     for robots in args.transfer:
         for scenario in args.scenarios:
@@ -264,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES), help="transfer")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the result files")
     parser.add_argument("--no-eval", action="store_true", help="grid: only the tables, from grid.json")
-    parser.add_argument("--fresh", action="store_true", help="ignore the cells the result file already holds")
+    parser.add_argument("--fresh", action="store_true", help="start the result file over")
     args = parser.parse_args(argv)
     envs.robots.register()
     envs.robots.register_baselines()
