@@ -1,7 +1,8 @@
 """Safe multi-robot navigation (`robots/<scenario>`): circle, swap, crossing and random scenarios for 2 to
 4,096 disc robots per copy, single- or double-integrator dynamics, static obstacles as a key, and a batched
 control-barrier-function safety filter (marl.core.cbf) inside the environment. Scripted controllers:
-`robots_nominal`, `robots_cbf_conservative`, `robots_cbf_aggressive`. See docs/environments/robots.md.
+`robots_nominal`, `robots_cbf_conservative`, `robots_cbf_aggressive`, `robots_cbf_priority`.
+See docs/environments/robots.md.
 """
 
 from __future__ import annotations

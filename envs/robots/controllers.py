@@ -4,7 +4,10 @@
 - `robots_cbf_conservative` / `robots_cbf_aggressive`: the environment's CBF filter with a fixed class-K gain,
   small (1 per second: robots slow down early) or large (`1 / dt` = 10 per second with the default dt, the
   largest gain for which the single-integrator barrier is still exact in discrete time), for environments
-  with `control=gain` (the action is the gain).
+  with `control=gain` (the action is the gain);
+- `robots_cbf_priority`: a hand-made online gain, the aggressive gain for robots whose goal lies in one half-plane
+  of directions and the conservative one for the rest, so that one half yields to the other: the simplest
+  evidence that gains chosen per robot and state can pass where every fixed gain deadlocks.
 """
 
 from __future__ import annotations
@@ -66,8 +69,27 @@ class FixedGainCBF(_Controller):
         return {GROUP: torch.full((env.num_envs, env.n_agents, 1), action, device=env.device)}, policy_state
 
 
+@dataclass
+class PriorityConfig:
+    high: float = 10.0  # gain of the robots whose goal direction points into the upper half-plane
+    low: float = 0.1  # gain of the others, which yield (gain_min)
+
+
+class PriorityCBF(_Controller):
+    """Per robot, the `high` gain if its goal direction's y component is positive, else the `low` gain."""
+
+    needs_gain_control = True
+
+    def act(self, step: marl.Step, policy_state: Any, deterministic: bool = False, generator=None):
+        env: RobotsEnv = self.env
+        high, low = env.action_of_gain(float(self.config.high)), env.action_of_gain(float(self.config.low))
+        first = (env.goal - env.pos)[..., 1:] > 0
+        return {GROUP: torch.where(first, high, low)}, policy_state
+
+
 def register() -> None:
     """Register the scripted controllers (idempotent)."""
     marl.register_algo("robots_nominal", NominalController, NominalConfig)
     marl.register_algo("robots_cbf_conservative", FixedGainCBF, ConservativeConfig)
     marl.register_algo("robots_cbf_aggressive", FixedGainCBF, AggressiveConfig)
+    marl.register_algo("robots_cbf_priority", PriorityCBF, PriorityConfig)

@@ -73,6 +73,7 @@ class RobotsConfig:
     collision_penalty: float = 1.0
     intervention_penalty: float = 0.1
     infeasible_penalty: float = 0.5
+    team_reward: float = 0.0  # weight of the copy's mean reward in each robot's reward (0: own reward only)
     render_neighbours: bool = True
     render_size: int = 500
 
@@ -102,6 +103,7 @@ class RobotsConfig:
             check_number(key, getattr(self, key), low=0.0)
         check_number("intervention_penalty", self.intervention_penalty, low=0.0)
         check_number("infeasible_penalty", self.infeasible_penalty, low=0.0)
+        check_number("team_reward", self.team_reward, low=0.0, high=1.0)
         check_bool("render_neighbours", self.render_neighbours)
         check_int("render_size", self.render_size, low=64)
 
@@ -178,6 +180,7 @@ class RobotsEnv(BatchedEnv):
         self.goal_tolerance, self.deadlock_window = c.goal_tolerance, c.deadlock_window
         self.weights = (c.progress_reward, c.goal_bonus, c.collision_penalty)
         self.intervention_penalty, self.infeasible_penalty = c.intervention_penalty, c.infeasible_penalty
+        self.team_reward = c.team_reward
         self.render_neighbours, self.render_size = c.render_neighbours, c.render_size
         spacing = c.spacing * c.radius
         starts, goals, half = scenario_layout(scenario, c.n_agents, spacing)
@@ -460,6 +463,8 @@ class RobotsEnv(BatchedEnv):
             - self.intervention_penalty * change
             - self.infeasible_penalty * infeasible
         )
+        if self.team_reward:  # cooperative credit: a robot that yields is paid for the others' progress
+            reward = (1 - self.team_reward) * reward + self.team_reward * reward.mean(1, keepdim=True)
         done = at_goal.all(1, keepdim=True).expand_as(at_goal)
         return {GROUP: (reward, done)}
 

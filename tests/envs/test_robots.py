@@ -22,12 +22,15 @@ def controller(name, env):
         FixedGainCBF,
         NominalConfig,
         NominalController,
+        PriorityCBF,
+        PriorityConfig,
     )
 
     table = {
         "nominal": (NominalController, NominalConfig()),
         "conservative": (FixedGainCBF, ConservativeConfig()),
         "aggressive": (FixedGainCBF, AggressiveConfig()),
+        "priority": (PriorityCBF, PriorityConfig()),
     }
     cls, config = table[name]
     return cls(env, config, env.device)
@@ -80,6 +83,35 @@ def test_all_at_goal_ends_the_episode_with_success():
     result = evaluate(controller("aggressive", env), env, episodes=2, deterministic=True, seed=0)
     assert result["success_rate"] == [1.0, 1.0]
     assert all(length < 400 for length in result["episode_length"])
+
+
+def test_an_online_gain_passes_the_circle_where_every_fixed_gain_deadlocks():
+    success = {}
+    for name in ("conservative", "aggressive", "priority"):
+        env = marl.make("robots/circle", num_envs=4, seed=0, n_agents=8, control="gain")
+        result = evaluate(controller(name, env), env, episodes=4, deterministic=True, seed=0)
+        assert sum(result["robot_collisions"]) == 0
+        success[name] = sum(result["success_rate"]) / 4
+    assert success["conservative"] == success["aggressive"] == 0  # the ring closes in the middle
+    assert success["priority"] >= 0.25  # half the robots yield; measured 0.5 on these episodes
+
+
+def test_team_reward_mixes_the_copys_mean_into_each_robots_reward():
+    rewards = {}
+    for weight in (0.0, 0.5, 1.0):
+        env = marl.make("robots/swap", num_envs=2, seed=0, n_agents=8, control="gain", team_reward=weight)
+        env.reset(seed=0)
+        policy = controller("aggressive", env)
+        for _ in range(3):  # the same states whatever the weight: the reward does not move the robots
+            step = env.step(policy.act(None, None)[0])
+        rewards[weight] = step["robot"].reward
+    own = rewards[0.0]
+    assert own.std(1).min() > 0  # robots progress differently, so the mix is visible
+    team = own.mean(1, keepdim=True).expand_as(own)
+    torch.testing.assert_close(rewards[1.0], team)
+    torch.testing.assert_close(rewards[0.5], (own + team) / 2)
+    with pytest.raises(ValueError, match="team_reward"):
+        marl.make("robots/swap", team_reward=1.5)
 
 
 def test_bad_keys_are_rejected():

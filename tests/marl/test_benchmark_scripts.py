@@ -59,3 +59,32 @@ def test_the_mansa_report_gives_return_and_cl_fraction_of_every_variant(tmp_path
     assert "| - | 1.000 [1.000, 1.000] (2) |" in rows["mappo"]  # CL alone calls CL at every agent-step
     assert "| 0.250 [0.250, 0.250] (2) | 9 |" in rows["mansa_budget"]
     assert (tmp_path / "plots" / "mpe__simple_spread_cl_fraction.png").is_file()
+
+
+def test_the_robots_grid_table_gives_mean_and_range_over_seeds_beside_the_scripted_rows(
+    tmp_path, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # it takes the controllers from robots_baselines
+    grid = script("robots_grid")
+    metrics = dict.fromkeys(grid.METRICS, 0.0)
+    baselines = [
+        {"controller": "cbf_aggressive", "scenario": "circle", "robots": 8, "seed": s, **metrics}
+        for s in (0, 1)
+    ]
+    (tmp_path / "baselines.json").write_text(json.dumps({"meta": {}, "rows": baselines}))
+    episodes = {
+        f"gnn_cbf|circle|8|{seed}": {m: [value, value] for m in grid.METRICS} | {"seconds": 1.0}
+        for seed, value in ((0, 0.25), (1, 0.75))
+    }
+    episodes["gnn_cbf|circle|32|0"] = episodes["gnn_cbf|circle|8|0"]  # another cell, left out by --robots
+    (tmp_path / "grid.json").write_text(json.dumps({"meta": {}, "episodes": episodes}))
+    common = ["--scenarios", "circle", "--robots", "8", "--seeds", "0", "1", "--trained", "gnn_cbf"]
+    grid.main(
+        ["grid", "--no-eval", "--out", str(tmp_path), "--baselines", str(tmp_path / "baselines.json")]
+        + common
+    )
+    lines = (tmp_path / "grid.md").read_text().splitlines()
+    assert len(lines) == 4  # header, rule, the fixed gain, the trained policy
+    assert lines[2].startswith("| circle | 8 | cbf_aggressive | 2 | 0 [0, 0] |")
+    assert lines[3].startswith("| circle | 8 | gnn_cbf | 2 | 0.5 [0.25, 0.75] |")
+    assert not grid.finished(tmp_path / "no_such_run")
