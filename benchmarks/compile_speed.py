@@ -92,44 +92,45 @@ def main(argv: list[str] | None = None) -> dict:
         "--out", type=Path, default=None, help="write the results (JSON) and a .md table here"
     )
     args = parser.parse_args(argv)
-    load_before = os.getloadavg()
-    spread = {}
+    record = {
+        "command": "python benchmarks/compile_speed.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads",
+        "load_average_before": os.getloadavg(),
+        "simple_spread": {},
+        "families": {},
+    }
+
+    def save() -> None:  # after every measurement: a long run keeps what it has
+        record["load_average_after"] = os.getloadavg()
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(args.out, json.dumps(record, indent=1) + "\n")
+
+    peer = jaxmarl(args.batch_sizes, args) if "jaxmarl" in args.peers and args.batch_sizes else {}
+    record["jaxmarl"] = {k: v for k, v in peer.items() if k != "results"}
     for b in args.batch_sizes:
         row = {"eager": ours(SPREAD, b, False, args), "compiled": ours(SPREAD, b, True, args)}
         if "vmas" in args.peers:
             row["vmas"] = {"agent_steps_per_s": vmas_speed(b, CPU, args)}
-        spread[str(b)] = row
+        if str(b) in peer.get("results", {}):
+            row["jaxmarl"] = peer["results"][str(b)]
+        record["simple_spread"][str(b)] = row
         print(b, json.dumps(row), flush=True)
-    peer = jaxmarl(args.batch_sizes, args) if "jaxmarl" in args.peers and args.batch_sizes else {}
-    for b, result in peer.get("results", {}).items():
-        spread[b]["jaxmarl"] = result
+        save()
     families = args.families
     if families is None:
         firsts = {}
         for env_id in marl.list_envs():
             firsts.setdefault(env_id.split("/")[0], env_id)
         families = [i for f, i in firsts.items() if f not in SKIPPED_FAMILIES]
-    others = {}
     for env_id in families:
-        others[env_id] = {
-            str(b): {"eager": ours(env_id, b, False, args), "compiled": ours(env_id, b, True, args)}
-            for b in args.family_batch_sizes
-        }
-        print(env_id, json.dumps(others[env_id]), flush=True)
-    record = {
-        "command": "python benchmarks/compile_speed.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads",
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "jaxmarl": {k: v for k, v in peer.items() if k != "results"},
-        "simple_spread": spread,
-        "families": others,
-    }
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out, json.dumps(record, indent=1) + "\n")
+        record["families"][env_id] = rows = {}
+        for b in args.family_batch_sizes:
+            rows[str(b)] = {"eager": ours(env_id, b, False, args), "compiled": ours(env_id, b, True, args)}
+            save()
+        print(env_id, json.dumps(rows), flush=True)
     table = markdown(record)
     print(table)
     if args.out is not None:
@@ -163,7 +164,9 @@ def markdown(record: dict) -> str:
         lines += ["", "| compiled / eager | " + " | ".join(f"{int(b):,} copies" for b in sizes) + " |"]
         lines.append("|---|" + "---:|" * len(sizes))
     for env_id, rows in record["families"].items():
-        cells = [f"{rate(rows[b]['compiled']) / rate(rows[b]['eager']):.2f}" for b in sizes]
+        cells = [
+            f"{rate(rows[b]['compiled']) / rate(rows[b]['eager']):.2f}" if b in rows else "-" for b in sizes
+        ]
         lines.append(f"| {env_id} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -344,10 +344,10 @@ class BatchedEnv:
         Compiled: the rules, the bookkeeping and the observations, state, action masks and neighbours of a step
         (one graph when the environment has no graph breaks), and the episode statistics. The masked reset stays
         eager (it draws from `self.generator`). The eager path is the reference: a compiled copy gives the same
-        trajectories (the conformance suite checks it). `backend` and `mode` are `torch.compile`'s (`mode=
-        "reduce-overhead"` uses CUDA graphs on a GPU); `fullgraph=True` raises at the first graph break instead
-        of falling back to eager for that part. Each environment compiles its own graphs, at its first steps.
-        """
+        trajectories (the conformance suite checks it). `backend`, `mode` and `options` are torch.compile's
+        (`mode="reduce-overhead"` replays CUDA graphs on a GPU: untested so far); `fullgraph=True` raises at the
+        first graph break instead of running that part eagerly. Each environment compiles its own graphs, at its
+        first steps."""
         settings = {"backend": backend, "mode": mode, "fullgraph": fullgraph, "dynamic": False}
         if options is not None:  # torch.compile takes a mode or inductor options, not both
             settings["options"] = options

@@ -184,8 +184,8 @@ def make(
 ):
     """Build `num_envs` copies of a registered environment on `device`; `kwargs` are its config keys.
 
-    `compile=True` runs its steps through torch.compile (`BatchedEnv.compile`: inductor; on a GPU in the
-    CUDA-graphs mode "reduce-overhead"); eager, the default, is the reference it matches."""
+    `compile=True` runs its steps through torch.compile (`BatchedEnv.compile()`: inductor, default mode);
+    eager, the default, is the reference it matches."""
     if not isinstance(compile, bool):
         raise TypeError(f"compile must be True or False, got {compile!r}")
     entry = env_entry(env_id)
@@ -198,7 +198,7 @@ def make(
             _refuse_unknown(env_id, kwargs, list(env_parameters(env_id)))
         env = entry.factory(num_envs=num_envs, device=device, seed=seed, **kwargs)
     if compile:
-        env.compile(mode="reduce-overhead" if env.device.type == "cuda" else None)
+        env.compile()
     return env
 
 
