@@ -188,7 +188,12 @@ class MPEEnv(BatchedEnv):
         return self.world.pos[:, self.n_agents :]
 
     def cached(self, name: str, compute):
-        """`compute()` once per state: the cache is emptied whenever positions, messages or goals change."""
+        """`compute()` once per state: the cache is emptied whenever positions, messages or goals change.
+
+        Under torch.compile it computes without caching: the compiler merges repeated work by itself, and a
+        cache written inside a compiled step would only add outputs the step has to keep."""
+        if torch.compiler.is_compiling():
+            return compute()
         if name not in self._cache:
             self._cache[name] = compute()
         return self._cache[name]

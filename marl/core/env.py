@@ -12,6 +12,7 @@ A concrete environment subclasses `BatchedEnv` and implements four small methods
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -238,6 +239,8 @@ class BatchedEnv:
         self._ever_alive = {g: a.clone() for g, a in self.alive.items()}
         self._episode_return = {g: torch.zeros(B, s.n, device=self.device) for g, s in groups.items()}
         self._has_reset = False
+        self.compiled = False  # True once `compile()` routes the per-step work through torch.compile
+        self._advance_fn, self._view_fn, self._info_fn = self._advance, self._view, self._episode_info
 
     # ------------------------------------------------------------------ identity and spaces
     @property
@@ -292,41 +295,24 @@ class BatchedEnv:
             g: torch.zeros(self.num_envs, s.n, device=self.device) for g, s in self.group_specs.items()
         }
         no_change = {g: torch.zeros_like(self.alive[g]) for g in self.group_specs}
-        return self._assemble(rewards, no_change, no_change, truncated=zeros_b, done=zeros_b, final=None)
+        return self._assemble(
+            rewards, no_change, no_change, truncated=zeros_b, done=zeros_b, view=self._view_fn()
+        )
 
     def step(self, actions: dict[str, Tensor]) -> Step:
         """Advance every copy by one step, then reset (masked, vectorised) the copies whose episode ended."""
         if not self._has_reset:
             raise RuntimeError("call reset() before step()")
         actions = self._check_actions(actions) if self.validate_actions else actions
-        out = self._step(actions)
-        self.elapsed += 1
-        rewards, terminated, joined = {}, {}, {}
-        all_dead = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
-        for g in self.group_specs:
-            reward, term, *join = out[g]
-            was_alive = self.alive[g]
-            rewards[g] = torch.where(was_alive, reward.float(), 0.0)
-            terminated[g] = term.bool() & was_alive
-            still_alive = was_alive & ~terminated[g]
-            # joining an agent that is still alive means nothing: only empty slots join
-            joined[g] = join[0].bool() & ~still_alive if join else torch.zeros_like(was_alive)
-            self.alive[g] = still_alive | joined[g]
-            self._ever_alive[g] |= joined[g]
-            self._episode_return[g] += rewards[g]
-            all_dead &= ~self.alive[g].any(dim=1)
-        truncated = self._truncated() & ~all_dead
-        if self.max_steps is not None:
-            truncated |= (self.elapsed >= self.max_steps) & ~all_dead
-        done = all_dead | truncated
+        rewards, terminated, joined, truncated, done, view = self._advance_fn(actions)
         # On CPU, knowing whether an episode ended is free: without one, the step's observation is also the
         # "final" one and statistics are skipped. On an accelerator that would cost a host sync, so the
         # final observation and the statistics are computed every step there.
         if self.device.type == "cpu" and not bool(done.any()):
-            return self._assemble(rewards, terminated, joined, truncated=truncated, done=done, final=None)
-        final = self._observe_with_state()
-        info = self._episode_info()
-        # masked, vectorised auto-reset of the ended copies (`_reset` may clear alive slots of those copies)
+            return self._assemble(rewards, terminated, joined, truncated=truncated, done=done, view=view)
+        info = self._info_fn()
+        # masked, vectorised auto-reset of the ended copies (`_reset` may clear alive slots of those copies);
+        # it stays eager when compiled: resets draw from `self.generator`, which torch.compile cannot trace
         for g in self.group_specs:
             self.alive[g] |= done[:, None]
         self._reset(done)
@@ -336,8 +322,40 @@ class BatchedEnv:
             self._ever_alive[g] = torch.where(done[:, None], self.alive[g], self._ever_alive[g])
             joined[g] &= ~done[:, None]
         return self._assemble(
-            rewards, terminated, joined, truncated=truncated, done=done, final=(final, info)
+            rewards,
+            terminated,
+            joined,
+            truncated=truncated,
+            done=done,
+            view=self._view_fn(),
+            final=(view[0], view[1], info),
         )
+
+    def compile(
+        self,
+        *,
+        backend: str = "inductor",
+        mode: str | None = None,
+        fullgraph: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> BatchedEnv:
+        """Run the per-step work through `torch.compile` from now on; returns the environment itself.
+
+        Compiled: the rules, the bookkeeping and the observations, state, action masks and neighbours of a step
+        (one graph when the environment has no graph breaks), and the episode statistics. The masked reset stays
+        eager (it draws from `self.generator`). The eager path is the reference: a compiled copy gives the same
+        trajectories (the conformance suite checks it). `backend`, `mode` and `options` are torch.compile's
+        (`mode="reduce-overhead"` replays CUDA graphs on a GPU: untested so far); `fullgraph=True` raises at the
+        first graph break instead of running that part eagerly. Each environment compiles its own graphs, at its
+        first steps."""
+        settings = {"backend": backend, "mode": mode, "fullgraph": fullgraph, "dynamic": False}
+        if options is not None:  # torch.compile takes a mode or inductor options, not both
+            settings["options"] = options
+        self._advance_fn = compile_method(self._advance, **settings)
+        self._view_fn = compile_method(self._view, **settings)
+        self._info_fn = compile_method(self._episode_info, **settings)
+        self.compiled = True
+        return self
 
     def sample_actions(self, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Uniformly random legal actions for every agent of every copy (respects action masks)."""
@@ -446,16 +464,48 @@ class BatchedEnv:
             info[name] = value.float()
         return info
 
-    def _assemble(self, rewards, terminated, joined, *, truncated, done, final) -> Step:
+    def _advance(self, actions: dict[str, Tensor]) -> tuple:
+        """The rules of one step and their bookkeeping, then the view of the state they reached:
+        `(rewards, terminated, joined, truncated, done, view)`, each per group a dict; nothing here reads a
+        tensor's value on the host, so torch.compile traces it whole when the environment's hooks allow."""
+        out = self._step(actions)
+        self.elapsed += 1
+        rewards, terminated, joined = {}, {}, {}
+        all_dead = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        for g in self.group_specs:
+            reward, term, *join = out[g]
+            was_alive = self.alive[g]
+            rewards[g] = torch.where(was_alive, reward.float(), 0.0)
+            terminated[g] = term.bool() & was_alive
+            still_alive = was_alive & ~terminated[g]
+            # joining an agent that is still alive means nothing: only empty slots join
+            joined[g] = join[0].bool() & ~still_alive if join else torch.zeros_like(was_alive)
+            self.alive[g] = still_alive | joined[g]
+            self._ever_alive[g] |= joined[g]
+            self._episode_return[g] += rewards[g]
+            all_dead &= ~self.alive[g].any(dim=1)
+        truncated = self._truncated() & ~all_dead
+        if self.max_steps is not None:
+            truncated |= (self.elapsed >= self.max_steps) & ~all_dead
+        done = all_dead | truncated
+        return rewards, terminated, joined, truncated, done, self._view()
+
+    def _view(self) -> tuple:
+        """What the agents see of the current state: `(obs, state, action masks, neighbours, alive)`."""
         obs, state = self._observe_with_state()
         masks = self._action_mask() or {}
         neighbours = self._neighbours() if any(s.neighbours for s in self.group_specs.values()) else {}
+        alive = {g: a.clone() for g, a in self.alive.items()}
+        return obs, state, masks, neighbours, alive
+
+    def _assemble(self, rewards, terminated, joined, *, truncated, done, view, final=None) -> Step:
+        obs, state, masks, neighbours, alive = view
         groups = {
             g: GroupStep(
                 obs=obs[g],
                 reward=rewards[g],
                 terminated=terminated[g],
-                alive=self.alive[g].clone(),
+                alive=alive[g],
                 joined=joined[g],
                 action_mask=masks.get(g),
                 neighbours=neighbours.get(g),
@@ -466,7 +516,7 @@ class BatchedEnv:
         if final is None:
             step.final_obs, step.final_state = obs, state
         else:
-            (step.final_obs, step.final_state), step.info = final
+            step.final_obs, step.final_state, step.info = final
         return step
 
     def _check_actions(self, actions: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -504,6 +554,18 @@ class BatchedEnv:
                         f"{what}"
                     )
         return checked
+
+
+def compile_method(method: Callable, **settings: Any) -> Callable:
+    """`torch.compile(method, **settings)` on a private copy of the method's code object. torch.compile keeps
+    compiled graphs per code object, a limited number of them shared by every caller; a copy per object keeps
+    the graphs of one environment (or collector) from crowding out another's."""
+    fn = getattr(method, "__func__", method)
+    clone = types.FunctionType(
+        fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+    )
+    bound = types.MethodType(clone, method.__self__) if hasattr(method, "__self__") else clone
+    return torch.compile(bound, **settings)
 
 
 def sample_actions(

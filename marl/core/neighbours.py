@@ -246,11 +246,12 @@ def _select(squared: Tensor, candidates: Tensor | None, k: int) -> tuple[Tensor,
 
     On CPU a plain `topk` picks the set, and only rows where the k-th and the next distance are equal (where
     `topk` may pick either) are picked again by (distance, key index); on an accelerator, where finding those
-    rows would cost a host sync, every row is picked that way."""
+    rows would cost a host sync, every row is picked that way, as under torch.compile (where the sync would split
+    the graph)."""
     B, N, C = squared.shape
     keys = candidates if candidates is not None else torch.arange(C, device=squared.device).expand(B, N, C)
     taken = min(k, C)
-    if squared.device.type == "cpu" and taken < C:
+    if squared.device.type == "cpu" and taken < C and not torch.compiler.is_compiling():
         values, slot = torch.topk(squared, taken + 1, dim=-1, largest=False, sorted=True)
         slot = slot[..., :taken].contiguous()
         tied = (values[..., taken - 1] == values[..., taken]) & torch.isfinite(values[..., taken - 1])

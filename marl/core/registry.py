@@ -19,6 +19,7 @@ from typing import Any
 ENV_ID = re.compile(r"^[a-z][a-z0-9_]*/[A-Za-z0-9][A-Za-z0-9_\-]*$")
 ALGO_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 RUN_KEYS = ("num_envs", "device", "seed")  # given to every environment factory, never config keys
+COMPILE_KEY = "compile"  # taken by `make` for every environment (BatchedEnv.compile), never a config key
 
 
 class RegistryError(LookupError):
@@ -92,11 +93,11 @@ def register_env(
 def _check_config_class(env_id: str, config: type) -> None:
     if not (inspect.isclass(config) and dataclasses.is_dataclass(config)):
         raise TypeError(f"config for {env_id!r} must be a dataclass type, got {config!r}")
-    reserved = {f.name for f in dataclasses.fields(config)} & {"id", *RUN_KEYS}
+    reserved = {f.name for f in dataclasses.fields(config)} & {"id", COMPILE_KEY, *RUN_KEYS}
     if reserved:
         raise TypeError(
             f"config {config.__name__} for {env_id!r} may not have fields {sorted(reserved)}: "
-            "num_envs, device and seed are given to the factory, and id names the environment"
+            "num_envs, device and seed are given to the factory, compile is make's, and id names the environment"
         )
 
 
@@ -154,7 +155,7 @@ def env_parameters(env_id: str) -> dict[str, inspect.Parameter]:
     return {
         k: p
         for k, p in params.items()
-        if k not in (*RUN_KEYS, "self") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        if k not in (*RUN_KEYS, COMPILE_KEY, "self") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     }
 
 
@@ -173,16 +174,32 @@ def env_config(env_id: str, **keys: Any) -> Any:
     return config
 
 
-def make(env_id: str, num_envs: int = 1, device: str = "cpu", seed: int | None = None, **kwargs: Any):
-    """Build `num_envs` copies of a registered environment on `device`; `kwargs` are its config keys."""
+def make(
+    env_id: str,
+    num_envs: int = 1,
+    device: str = "cpu",
+    seed: int | None = None,
+    compile: bool = False,  # noqa: A002 (the name torch and the config key use)
+    **kwargs: Any,
+):
+    """Build `num_envs` copies of a registered environment on `device`; `kwargs` are its config keys.
+
+    `compile=True` runs its steps through torch.compile (`BatchedEnv.compile()`: inductor, default mode);
+    eager, the default, is the reference it matches."""
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile must be True or False, got {compile!r}")
     entry = env_entry(env_id)
     if entry.config_class is not None:
         config = env_config(env_id, **kwargs)
-        return entry.factory(config, num_envs=num_envs, device=device, seed=seed)
-    takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(entry.factory).parameters.values())
-    if not takes_any:
-        _refuse_unknown(env_id, kwargs, list(env_parameters(env_id)))
-    return entry.factory(num_envs=num_envs, device=device, seed=seed, **kwargs)
+        env = entry.factory(config, num_envs=num_envs, device=device, seed=seed)
+    else:
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(entry.factory).parameters.values())
+        if not takes_any:
+            _refuse_unknown(env_id, kwargs, list(env_parameters(env_id)))
+        env = entry.factory(num_envs=num_envs, device=device, seed=seed, **kwargs)
+    if compile:
+        env.compile()
+    return env
 
 
 def _refuse_unknown(env_id: str, keys: dict[str, Any], accepted: list[str]) -> None:

@@ -27,7 +27,7 @@ import gymnasium as gym
 import torch
 from torch import Tensor, nn
 
-from marl.core.env import Neighbours, Observation, Step
+from marl.core.env import Neighbours, Observation, Step, compile_method
 from marl.learning.algorithm import EnvRunner
 from marl.learning.models import ActorCritic
 from marl.learning.normalization import RunningNormalizer
@@ -106,9 +106,18 @@ class RolloutCollector:
         models: nn.ModuleDict,
         value_normalizers: nn.ModuleDict,
         rollout_length: int,
+        compile: bool = False,  # noqa: A002 (the config key's name)
+        compile_backend: str = "inductor",
     ) -> None:
         self.runner, self.models, self.normalizers = runner, models, value_normalizers
         self.length = rollout_length
+        # the policy's forward pass and sampling at every step: torch.compile'd with `compile` (a graph per
+        # group, its own code object so that other collectors' graphs do not count against its own)
+        self._policy = (
+            compile_method(self._act_with, backend=compile_backend, dynamic=False)
+            if compile
+            else self._act_with
+        )
         env = runner.env
         self.masked = {
             g: isinstance(s.action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete))
@@ -235,23 +244,44 @@ class RolloutCollector:
             mask = legal[None]
         write(store, "actor_h", t, carry["actor_h"][g], T)
         write(store, "critic_h", t, carry["critic_h"][g], T)
-        dist, carry["actor_h"][g] = model.actor(
-            leading(group_step.obs), carry["actor_h"][g], starts[None], mask, neighbour_tensors(neighbours)
-        )
-        raw = dist.sample(generator)
-        write(store, "action", t, raw[0], T)
-        write(store, "log_prob", t, dist.log_prob(raw)[0], T)
-        write(store, "dist_params", t, dist.params[0], T)
-        value_n, carry["critic_h"][g] = model.critic(
-            leading(group_step.obs),
-            step.state[None],
+        raw, log_prob, params, carry["actor_h"][g], value_n, carry["critic_h"][g], env_action = self._policy(
+            model,
+            group_step.obs,
+            step.state,
+            carry["actor_h"][g],
             carry["critic_h"][g],
-            starts[None],
+            starts,
+            mask,
             neighbour_tensors(neighbours),
+            generator,
         )
+        write(store, "action", t, raw[0], T)
+        write(store, "log_prob", t, log_prob[0], T)
+        write(store, "dist_params", t, params[0], T)
         write(store, "value_n", t, value_n[0], T)
         write(store, "value", t, self.normalizers[g].denormalize(value_n[0]), T)
-        return model.head.to_env(raw[0])
+        return env_action
+
+    @staticmethod
+    def _act_with(
+        model: ActorCritic,
+        obs: Observation,
+        state: Tensor,
+        actor_h: Tensor,
+        critic_h: Tensor,
+        starts: Tensor,
+        mask: Tensor | None,
+        neighbours: tuple[Tensor, Tensor] | None,
+        generator: torch.Generator,
+    ) -> tuple[Tensor, ...]:
+        """One group's policy at one step: `(raw action, log-prob, distribution parameters, actor state,
+        normalised value, critic state, the environment's action)`, each with a time axis of one in front but
+        the last. With `compile`, torch.compile runs the networks; the draw from `generator` stays eager
+        (a graph break), so that a seed gives the same actions compiled or not."""
+        dist, actor_h = model.actor(leading(obs), actor_h, starts[None], mask, neighbours)
+        raw = dist.sample(generator)
+        value_n, critic_h = model.critic(leading(obs), state[None], critic_h, starts[None], neighbours)
+        return raw, dist.log_prob(raw), dist.params, actor_h, value_n, critic_h, model.head.to_env(raw[0])
 
 
 # ---------------------------------------------------------------------------------------------- advantages

@@ -61,6 +61,9 @@ class OnPolicyConfig:
     normalize_advantages: bool = True  # advantages normalised over the live agents of each group
     chunk_length: int = 8  # backpropagation-through-time chunk (steps) of a gru model; divides rollout_length
     init_log_std: float = -0.5  # initial log standard deviation of Gaussian policies
+    compile: bool = (
+        False  # torch.compile the policy's forward pass at every rollout step (sampling stays eager)
+    )
 
     def validate(self) -> None:
         """Raise a clear error for a hyperparameter outside its meaningful range."""
@@ -71,6 +74,8 @@ class OnPolicyConfig:
         for name in ["lr", "critic_lr", "adam_eps", "huber_delta", "max_grad_norm"]:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be true or false, got {self.compile!r}")
         for name in ["gamma", "gae_lambda"]:
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
@@ -146,7 +151,7 @@ class OnPolicyAlgorithm(Algorithm):
             {g: RunningNormalizer(config.normalize_values) for g in self.groups}
         ).to(self.device)
         self.collector = RolloutCollector(
-            self.runner, self.models, self.value_normalizers, config.rollout_length
+            self.runner, self.models, self.value_normalizers, config.rollout_length, compile=config.compile
         )
         self.env_steps = 0
         self.iterations = 0

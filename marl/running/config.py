@@ -117,7 +117,10 @@ def env_schema(env_id: str) -> type:
     """A dataclass with `id` plus the environment's typed config keys and their defaults: the fields of its
     config class, or (for a factory registered without one) the factory's keyword parameters."""
     entry = registry.env_entry(env_id)
-    fields: list[tuple[str, Any, Any]] = [("id", str, field(default=env_id))]
+    fields: list[tuple[str, Any, Any]] = [
+        ("id", str, field(default=env_id)),
+        (registry.COMPILE_KEY, bool, field(default=False)),  # torch.compile the steps (BatchedEnv.compile)
+    ]
     if entry.config_class is not None:
         hints = _type_hints(entry.config_class)
         for f in dataclasses.fields(entry.config_class):

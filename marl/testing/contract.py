@@ -190,6 +190,31 @@ def same_trajectory(reference: list, other: list, what: str) -> None:
             require(torch.equal(a, b), f"same seed, same actions, but {label} differs at step {t} on {what}")
 
 
+# ====================================================================== compiled steps
+# torch.compile backend of the check: "eager" traces every step with TorchDynamo (graph breaks, guards, the
+# replay of the step's side effects: everything compiling can get wrong) and runs the captured graphs as they
+# are, so that the check costs seconds; tests/marl/test_compile.py runs inductor's generated code as well
+COMPILE_BACKEND = "eager"
+# most steps the compiled check takes to reach the first time limit (and so a masked auto-reset)
+UNTIL_A_TIME_LIMIT = 100
+
+
+@conformance_check("compiled")
+def check_compiled(subject: Subject) -> None:
+    """A compiled copy (`env.compile()`, see docs/adding_an_environment.md) gives the same trajectory as an
+    eager one, field by field, for a fixed seed and action sequence, through at least one auto-reset when the
+    environment has a time limit within `UNTIL_A_TIME_LIMIT` steps."""
+    eager = subject.make()
+    if type(eager).external_copies:
+        raise CheckSkipped("an external, unbatched environment steps on the host: nothing to compile")
+    steps = subject.steps
+    if eager.max_steps is not None:
+        steps = max(steps, min(eager.max_steps + 1, UNTIL_A_TIME_LIMIT))
+    reference = record_trajectory(eager, subject.seed, steps)
+    compiled = subject.make().compile(backend=COMPILE_BACKEND)
+    same_trajectory(reference, record_trajectory(compiled, subject.seed, steps), "a compiled copy")
+
+
 # ====================================================================== masked auto-reset
 @conformance_check("auto_reset")
 def check_auto_reset(subject: Subject) -> None:

@@ -77,7 +77,12 @@ def test_an_env_registered_with_a_config_class_is_made_from_its_keys(configured_
 def test_the_hydra_schema_of_a_configured_env_is_its_config_class(configured_env):
     schema = env_schema(configured_env)
     fields = {f.name: (f.type, f.default) for f in dataclasses.fields(schema)}
-    assert fields == {"id": (str, configured_env), "n_walkers": (int, 3), "size": (int, 7)}
+    assert fields == {
+        "id": (str, configured_env),
+        "compile": (bool, False),  # every environment's (marl.make's), not the config class's
+        "n_walkers": (int, 3),
+        "size": (int, 7),
+    }
 
 
 def test_a_config_class_must_be_a_dataclass_without_run_keys():
