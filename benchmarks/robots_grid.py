@@ -276,8 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     envs.robots.register()
     envs.robots.register_baselines()
-    torch.set_grad_enabled(False)
-    grid(args) if args.part == "grid" else transfer(args)
+    with torch.no_grad():  # not torch.set_grad_enabled(False): main() also runs inside the tests' process
+        grid(args) if args.part == "grid" else transfer(args)
 
 
 if __name__ == "__main__":

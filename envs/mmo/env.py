@@ -297,7 +297,9 @@ class MMOEnv(BatchedEnv):
         target = self.flat(pos)[..., None] + self.move_offsets
         return self.passable[self.tiles_flat.gather(1, target.flatten(1)).long()].view(target.shape)
 
-    def _view(self) -> View:
+    def _sight(self) -> View:
+        """What the entities see in this state (crop tiles and occupants, each player's K nearest, each NPC's
+        prey), computed once per state."""
         version, view = self._view_cache
         if version == self._version:
             return view
@@ -489,7 +491,7 @@ class MMOEnv(BatchedEnv):
         N = self.N
         tick = self.elapsed  # [B]: the tick being played
         act = actions[GROUP]
-        view = self._view()
+        view = self._sight()
         npc_move, npc_target = self._npc_decisions(view)
         # 2. update (before any action)
         self._update_players(tick)
@@ -683,7 +685,7 @@ class MMOEnv(BatchedEnv):
     # ------------------------------------------------------------------ what agents see
     def _observe(self) -> dict[str, dict[str, Tensor]]:
         B, N, K = self.num_envs, self.N, self.K
-        view = self._view()
+        view = self._sight()
         side = 2 * self.vision + 1
         ids = view.ids
         # the material one-hot by scatter (tile values are material indices, all below len(MATERIALS)): cheaper
@@ -750,7 +752,7 @@ class MMOEnv(BatchedEnv):
         return torch.cat([per_entity.flatten(1), clock], dim=1)
 
     def _action_mask(self) -> dict[str, Tensor]:
-        view = self._view()
+        view = self._sight()
         moves = self._move_mask(self.pos[:, : self.N])
         attack = self._attackable(view)
         none = torch.ones_like(moves[..., :1])

@@ -157,7 +157,7 @@ def test_damage_per_style_with_the_weakness_multiplier(style, target_top, attack
     env.xp[0, 1, target_top] = target_xp
     env.health[0, 1] = 50
     env._version += 1  # state edited by hand: recompute the view
-    slot = int((env._view().slots[0, 0] == 1).nonzero()[0])
+    slot = int((env._sight().slots[0, 0] == 1).nonzero()[0])
     assert bool(env._action_mask()[GROUP][0, 0, 5])  # attacking nobody is always legal
     env.step(act(env, [STAY, STAY], [1 + style * env.K + slot, 0]))
     assert int(env.health[0, 1]) == 60 - damage  # +10 from the update (fed and watered), then the hit
@@ -174,7 +174,7 @@ def test_combat_levels_follow_the_reference_thresholds():
 
 def test_players_younger_than_20_ticks_are_immune_to_players_and_reach_is_3():
     env, step = world(grass_map(), [(LOW, LOW + 3), (LOW, LOW + 6), (LOW, LOW + 10)], combat=True)
-    slots = env._view().slots[0, 0].tolist()
+    slots = env._sight().slots[0, 0].tolist()
     assert not bool(step[GROUP].action_mask[0, 0, 6:].any())  # everybody is 0 ticks old
     for target, allowed in ((19, False), (20, True)):
         env.time_alive[0, 1:] = target
@@ -236,14 +236,14 @@ def test_a_neutral_npc_strikes_back_and_a_defeat_counts():
     assert int(env.npc_target[0, 0]) == -1 and int(env.health[0, 0]) == 100  # not attacked: it meanders
     env.pos[0, N] = torch.tensor([LOW + 2, LOW + 3])
     env._version += 1
-    slot = int((env._view().slots[0, 0] == N).nonzero()[0])
+    slot = int((env._sight().slots[0, 0] == N).nonzero()[0])
     step = env.step(act(env, [STAY], [1 + slot]))  # melee: 15 damage
     assert int(env.health[0, N]) == 41 + 1 - 15 and int(env.npc_attacker[0, 0]) == 0
     env.time_alive[0, 0] = 25
     step = env.step(act(env, [STAY]))  # it takes the player as its target, strikes (20 - 5) and closes in
     assert int(env.npc_target[0, 0]) == 0 and int(env.health[0, 0]) == 100 - 15
     env._version += 1
-    slot = int((env._view().slots[0, 0] == N).nonzero()[0])
+    slot = int((env._sight().slots[0, 0] == N).nonzero()[0])
     env.health[0, N] = 10
     step = env.step(act(env, [STAY], [1 + slot]))
     assert int(env.kills[0, 0]) == 1 and float(step[GROUP].reward[0, 0]) == pytest.approx(1.0)
