@@ -174,10 +174,9 @@ class LBFEnv(BatchedEnv):
         self.team_return = torch.zeros(B, device=dev)
         self.always_valid = torch.ones(1, B, n, dtype=torch.bool, device=dev)  # NONE
         self.no_food = torch.zeros(B, 1, dtype=torch.long, device=dev)
-        self._version = (
-            0  # bumped by every change of the state: the valid actions are computed once per state
-        )
-        self._valid_cache: tuple[int, tuple[Tensor, Tensor]] = (-1, (torch.empty(0), torch.empty(0)))
+        # the valid actions of the current state, computed once per state and dropped by every change of it (a
+        # dropped cache rather than a step counter: torch.compile would recompile for every new counter value)
+        self._valid_cache: tuple[Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ contract
     def reset(self, seed: int | None = None) -> Step:
@@ -198,7 +197,7 @@ class LBFEnv(BatchedEnv):
         self.has_positions |= mask
         self.foods_eaten.masked_fill_(mask, 0.0)
         self.team_return.masked_fill_(mask, 0.0)
-        self._version += 1
+        self._valid_cache = None
 
     def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
         valid, food = self._valid_actions()
@@ -211,7 +210,7 @@ class LBFEnv(BatchedEnv):
         self.pos = torch.where((claims == 1).unsqueeze(-1), target, self.pos)
         reward = self._load(action == LOAD, food)
         self.team_return += reward.sum(1)
-        self._version += 1
+        self._valid_cache = None
         terminated = (self.food_level == 0).all(1, keepdim=True).expand(-1, self.n_agents)
         return {GROUP: (reward, terminated)}
 
@@ -276,7 +275,7 @@ class LBFEnv(BatchedEnv):
         spawned = flat.sum(1).float() if food_spawned is None else torch.as_tensor(food_spawned, device=dev)
         self.food_spawned = spawned.float().clone()
         self.has_positions.fill_(True)
-        self._version += 1
+        self._valid_cache = None
 
     # ------------------------------------------------------------------ rules
     def food_map(self) -> Tensor:
@@ -290,9 +289,8 @@ class LBFEnv(BatchedEnv):
         the foods; LOAD needs a food 4-adjacent) and the food slot a LOAD takes, the first food found N, S, W,
         E of the player (under the spawning rules there is at most one); computed once per state (sampling,
         checking, stepping and the published mask all read it)."""
-        version, cached = self._valid_cache
-        if version == self._version:
-            return cached
+        if self._valid_cache is not None:
+            return self._valid_cache
         # the four neighbours as [4, B, n] (direction first: broadcasting over small trailing dimensions is
         # slow on CPU), foods compared one slot at a time (a loop over foods, not over copies)
         S = self.size
@@ -309,7 +307,7 @@ class LBFEnv(BatchedEnv):
             first = torch.where(food_there[d], slot[d], first)
         valid = torch.cat([self.always_valid, inside & ~food_there, food_there.any(0, keepdim=True)])
         result = (valid.permute(1, 2, 0).contiguous(), first)
-        self._valid_cache = (self._version, result)
+        self._valid_cache = result
         return result
 
     def _load(self, loading: Tensor, food: Tensor) -> Tensor:
