@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--families", nargs="*", default=None, help="ids of other families (default: first each)"
     )
     parser.add_argument("--peers", nargs="+", default=["jaxmarl", "vmas"], choices=["jaxmarl", "vmas"])
-    parser.add_argument("--jaxmarl-python", default="/work/venvs/jaxmarl/bin/python")
+    parser.add_argument("--jaxmarl-python", default=".venv-jaxmarl/bin/python")
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--min-steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3)

@@ -5,7 +5,7 @@ never installed into the project's); it prints one JSON object. The step is JaxM
 (3 agents, max 25 steps, auto-reset inside `step`), actions drawn with `action_space(agent).sample`, the whole
 (sample + step) jitted and vmapped over the copies; compile time is the first call's.
 
-    /work/venvs/jaxmarl/bin/python benchmarks/jaxmarl_mpe_speed.py --batch-sizes 1 16 256 --seconds 1
+    .venv-jaxmarl/bin/python benchmarks/jaxmarl_mpe_speed.py --batch-sizes 1 16 256 --seconds 1
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Runs in magent2's own virtual environment, never the project's (magent2 is a com
 pins), with one OpenMP thread: the engine resolves attacks in a parallel loop, which is only deterministic
 on one thread.
 
-    python3 -m venv /work/venvs/magent2 && /work/venvs/magent2/bin/pip install magent2
-    OMP_NUM_THREADS=1 /work/venvs/magent2/bin/python benchmarks/magent_battle_reference.py \\
+    python3 -m venv .venv-magent2 && .venv-magent2/bin/pip install magent2
+    OMP_NUM_THREADS=1 .venv-magent2/bin/python benchmarks/magent_battle_reference.py \\
         --out tests/data/magent_battle_reference.npz
 
 Each episode is played by a scripted policy that makes fights happen (attack an adjacent enemy, walk towards

@@ -3,8 +3,8 @@
 Runs in its own virtual environment, since the reference pins numpy 1.23.3 and Python < 3.11 (PyPI `nmmo` 2.1.2
 builds from source on Python 3.10; this script never imports the project):
 
-    python3.10 -m venv /work/venvs/nmmo && /work/venvs/nmmo/bin/pip install nmmo==2.1.2
-    /work/venvs/nmmo/bin/python benchmarks/mmo_reference.py      # writes tests/data/mmo_reference/*.json
+    python3.10 -m venv .venv-nmmo && .venv-nmmo/bin/pip install nmmo==2.1.2
+    .venv-nmmo/bin/python benchmarks/mmo_reference.py      # writes tests/data/mmo_reference/*.json
 
 Configuration: the reference's `Small` preset (64x64 map, 32x32 centre, void border) with only its Terrain and
 Resource systems on (`class Survival(Small, Terrain, Resource)`: combat, NPCs, items, progression, exchange and

@@ -3,7 +3,7 @@
 Runs in the reference's own virtual environment (see benchmarks/mmo_reference.py for the install) and never
 imports the project:
 
-    OMP_NUM_THREADS=1 taskset -c 0 /work/venvs/nmmo/bin/python benchmarks/mmo_reference_speed.py
+    OMP_NUM_THREADS=1 taskset -c 0 .venv-nmmo/bin/python benchmarks/mmo_reference_speed.py
 
 Preset: `nmmo.config.Default()` (the Medium map, 160x160 with a 128x128 centre, 128 players, 128 NPCs, every game
 system on), full observations computed every step by `env.step` (tiles, entities, inventory, market,
@@ -113,7 +113,7 @@ def main() -> None:
     result = {
         "what": "reference Neural MMO env.step speed, Default preset (128 players, 128 NPCs), random legal actions",
         "reference": f"nmmo {nmmo.__version__}",
-        "install": "python3.10 -m venv /work/venvs/nmmo && /work/venvs/nmmo/bin/pip install nmmo==2.1.2 "
+        "install": "python3.10 -m venv .venv-nmmo && .venv-nmmo/bin/pip install nmmo==2.1.2 "
         "(Python 3.10.13; the wheel builds its Cython extension; numpy 1.23.3 as pinned)",
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -121,7 +121,7 @@ def main() -> None:
         "cpu_affinity": sorted(os.sched_getaffinity(0)),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "command": " ".join(
-            ["OMP_NUM_THREADS=1 taskset -c 0 /work/venvs/nmmo/bin/python benchmarks/mmo_reference_speed.py"]
+            ["OMP_NUM_THREADS=1 taskset -c 0 .venv-nmmo/bin/python benchmarks/mmo_reference_speed.py"]
             + sys.argv[1:]
         ),
         "uptime_before": load_before,

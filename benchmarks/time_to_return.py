@@ -3,8 +3,8 @@ suite's trainer, JaxMARL's MAPPO baseline and BenchMARL's MAPPO, one run at a ti
 
     python benchmarks/time_to_return.py [--libraries marl jaxmarl benchmarl] [--seeds 0 1 2] [--num-envs 16]
         [--threshold -22] [--window 20000] [--cap-seconds 300]
-        [--jaxmarl-python /work/venvs/jaxmarl/bin/python] [--jaxmarl-baseline JAXMARL/baselines/MAPPO/mappo_rnn_mpe.py]
-        [--benchmarl-python /work/venvs/benchmarl/bin/python] [--out benchmarks/results/time_to_return]
+        [--jaxmarl-python .venv-jaxmarl/bin/python] [--jaxmarl-baseline JAXMARL/baselines/MAPPO/mappo_rnn_mpe.py]
+        [--benchmarl-python .venv-benchmarl/bin/python] [--out benchmarks/results/time_to_return]
 
 Each library trains in its own process, started with its own virtual environment's python (`ttr_marl.py`,
 `ttr_jaxmarl.py`, `ttr_benchmarl.py` beside this file), with one CPU thread. The runner prints one JSON line per
@@ -283,9 +283,9 @@ def main() -> None:
     )
     parser.add_argument("--cap-seconds", type=float, default=300.0, help="wall-clock limit per run")
     parser.add_argument("--marl-python", default=sys.executable, help="python with this project installed")
-    parser.add_argument("--jaxmarl-python", default="/work/venvs/jaxmarl/bin/python")
+    parser.add_argument("--jaxmarl-python", default=".venv-jaxmarl/bin/python")
     parser.add_argument("--jaxmarl-baseline", help="JaxMARL checkout's baselines/MAPPO/mappo_rnn_mpe.py")
-    parser.add_argument("--benchmarl-python", default="/work/venvs/benchmarl/bin/python")
+    parser.add_argument("--benchmarl-python", default=".venv-benchmarl/bin/python")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "time_to_return")
     args = parser.parse_args()
     results = []

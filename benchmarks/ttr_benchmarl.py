@@ -3,7 +3,7 @@
 Run with the python of a virtual environment holding benchmarl, torchrl and pettingzoo[mpe]==1.24.3 (not this
 project's environment):
 
-    /work/venvs/benchmarl/bin/python benchmarks/ttr_benchmarl.py --seed 0 --num-envs 16
+    .venv-benchmarl/bin/python benchmarks/ttr_benchmarl.py --seed 0 --num-envs 16
 
 BenchMARL's `pettingzoo/simple_spread` task (PettingZoo's MPE `simple_spread_v3` through TorchRL's
 `PettingZooEnv`: the game this suite's `mpe/simple_spread` is ported from) and BenchMARL's default MAPPO,

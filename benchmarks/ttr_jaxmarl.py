@@ -3,7 +3,7 @@
 Run with the python of a virtual environment holding jaxmarl, distrax, hydra-core and omegaconf (not this
 project's environment), given the baseline file of a JaxMARL checkout:
 
-    /work/venvs/jaxmarl/bin/python benchmarks/ttr_jaxmarl.py --baseline JAXMARL/baselines/MAPPO/mappo_rnn_mpe.py \
+    .venv-jaxmarl/bin/python benchmarks/ttr_jaxmarl.py --baseline JAXMARL/baselines/MAPPO/mappo_rnn_mpe.py \
         --seed 0 --num-envs 16
 
 It loads the baseline's own config (`config/mappo_homogenous_rnn_mpe.yaml` beside the file: MPE_simple_spread_v3,
