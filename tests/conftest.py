@@ -11,6 +11,11 @@ import toy_env  # noqa: E402
 # "all registered environments" covers it too
 toy_env.register()
 
+# One intra-op thread per test process: the suite's networks and batches are small, and the suite runs one
+# pytest-xdist worker per core, whose thread pools would otherwise spin against each other (on a busy machine
+# that made single tests tens of times slower)
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _grad_mode_is_left_on():

@@ -44,6 +44,7 @@ NONE, NORTH, SOUTH, WEST, EAST, LOAD = range(6)
 ACTION_NAMES = ("none", "north", "south", "west", "east", "load")
 MOVES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (0, 0))  # (d_row, d_col) per action
 GRID_CHANNELS = ("agent_levels", "food_levels", "access")
+OUTSIDE, EMPTY = -2, -1  # off the grid, a free cell (food cells hold their food's slot)
 
 
 @dataclass
@@ -147,7 +148,13 @@ class LBFEnv(BatchedEnv):
         B, dev = num_envs, self.device
         self.moves = torch.tensor(MOVES, device=dev)
         self.empty_slot = torch.tensor([-1, -1, 0], device=dev)  # (row, col, level) of an empty slot
-        self.around = self.moves[1:5].T.reshape(2, 4, 1, 1)  # (d_row, d_col) of N, S, W, E as [4, 1, 1]
+        # the grid with a border of one cell, as flat indices (row + 1) * (size + 2) + col + 1, and one spare cell
+        # for eaten foods; the cells' contents: OUTSIDE, EMPTY, or a food's slot
+        W = S + 2
+        self.bordered_grid = torch.full((1, W * W + 1), OUTSIDE, dtype=torch.long, device=dev)
+        self.bordered_grid.view(-1)[: W * W].view(W, W)[1:-1, 1:-1] = EMPTY
+        self.food_slots = torch.arange(F, device=dev).repeat(B, 1)
+        self.around_offsets = torch.tensor([[-W], [W], [-1], [1]], device=dev)  # N, S, W, E
         rows, cols = torch.arange(S, device=dev).repeat_interleave(S), torch.arange(S, device=dev).repeat(S)
         self.interior = (rows >= 1) & (rows <= S - 2) & (cols >= 1) & (cols <= S - 2)
         # food_keeps[c]: the cells still allowed for a food once one lies on c, all but its 3x3 and the cross
@@ -174,6 +181,7 @@ class LBFEnv(BatchedEnv):
         self.team_return = torch.zeros(B, device=dev)
         self.always_valid = torch.ones(1, B, n, dtype=torch.bool, device=dev)  # NONE
         self.no_food = torch.zeros(B, 1, dtype=torch.long, device=dev)
+        self.all_copies = torch.arange(B, device=dev)
         # the valid actions of the current state, computed once per state and dropped by every change of it (a
         # dropped cache rather than a step counter: torch.compile would recompile for every new counter value)
         self._valid_cache: tuple[Tensor, Tensor] | None = None
@@ -186,14 +194,20 @@ class LBFEnv(BatchedEnv):
         return super().reset(seed)
 
     def _reset(self, mask: Tensor) -> None:
-        pos, level = self._spawn_players()
-        pos = self.where(mask, pos, self.pos)
-        level = self.where(mask, level, self.level)
+        # On the CPU only the copies that reset are drawn (reading the mask is free there, and a few copies
+        # end on most steps); on an accelerator every copy is drawn and the mask selects, without a host sync.
+        index = mask.nonzero().squeeze(1) if self.device.type == "cpu" else self.all_copies
+        chosen = mask[index].unsqueeze(1)
+        pos, level = self._spawn_players(index)
+        pos = torch.where(chosen.unsqueeze(2), pos, self.pos[index])
+        level = torch.where(chosen, level, self.level[index])
         cell, food = self._spawn_food(pos, level)
-        self.pos, self.level = pos, level
-        self.food_cell = self.where(mask, cell, self.food_cell)
-        self.food_level = self.where(mask, food, self.food_level)
-        self.food_spawned = self.where(mask, food.sum(1).float(), self.food_spawned)
+        self.pos = self.pos.index_copy(0, index, pos)
+        self.level = self.level.index_copy(0, index, level)
+        self.food_cell = self.food_cell.index_copy(0, index, torch.where(chosen, cell, self.food_cell[index]))
+        food = torch.where(chosen, food, self.food_level[index])
+        self.food_level = self.food_level.index_copy(0, index, food)
+        self.food_spawned = self.food_spawned.index_copy(0, index, food.sum(1).float())
         self.has_positions |= mask
         self.foods_eaten.masked_fill_(mask, 0.0)
         self.team_return.masked_fill_(mask, 0.0)
@@ -206,7 +220,7 @@ class LBFEnv(BatchedEnv):
         # claims: a cell claimed by several players blocks them all
         target = self.pos + self.moves[action]
         flat = target[..., 0] * self.size + target[..., 1]
-        claims = sum((flat == flat[:, j : j + 1]).int() for j in range(self.n_agents))  # a loop over players
+        claims = (flat.unsqueeze(2) == flat.unsqueeze(1)).sum(2)  # [B, n]: players claiming each one's cell
         self.pos = torch.where((claims == 1).unsqueeze(-1), target, self.pos)
         reward = self._load(action == LOAD, food)
         self.team_return += reward.sum(1)
@@ -291,21 +305,20 @@ class LBFEnv(BatchedEnv):
         checking, stepping and the published mask all read it)."""
         if self._valid_cache is not None:
             return self._valid_cache
-        # the four neighbours as [4, B, n] (direction first: broadcasting over small trailing dimensions is
-        # slow on CPU), foods compared one slot at a time (a loop over foods, not over copies)
-        S = self.size
-        row, col = self.pos[..., 0] + self.around[0], self.pos[..., 1] + self.around[1]
-        inside = (row >= 0) & (row < S) & (col >= 0) & (col < S)
-        cell = torch.where(inside, row * S + col, -1)
-        food_cell = torch.where(self.food_level > 0, self.food_cell, -2)  # eaten foods are nowhere
-        slot = torch.full_like(cell, -1)  # the food slot at each neighbour
-        for f in range(self.n_food):
-            slot = torch.where(cell == food_cell[:, f : f + 1], f, slot)
-        food_there = slot >= 0
-        first = torch.zeros_like(slot[0])
-        for d in reversed(range(4)):  # the first direction (N, S, W, E) holding a food wins
-            first = torch.where(food_there[d], slot[d], first)
-        valid = torch.cat([self.always_valid, inside & ~food_there, food_there.any(0, keepdim=True)])
+        # what lies on each cell of the grid with a border of one cell (OUTSIDE, EMPTY or a food slot), read at
+        # the four neighbours of each player as [4, B, n] (direction first: broadcasting over small trailing
+        # dimensions is slow on CPU)
+        W = self.size + 2
+        food_cell = self.food_cell // self.size * W + self.food_cell % self.size + W + 1
+        food_cell = torch.where(self.food_level > 0, food_cell, W * W)  # eaten foods go to the spare cell
+        grid = self.bordered_grid.expand(self.num_envs, -1).scatter(1, food_cell, self.food_slots)
+        own = self.pos[..., 0] * W + self.pos[..., 1] + W + 1
+        around = grid.gather(1, (own.unsqueeze(1) + self.around_offsets).flatten(1))
+        around = around.view(self.num_envs, 4, self.n_agents).transpose(0, 1)
+        food_there = around >= 0
+        # the first direction (N, S, W, E) holding a food
+        first = around.gather(0, food_there.int().argmax(0, keepdim=True)).squeeze(0).clamp(min=0)
+        valid = torch.cat([self.always_valid, around == EMPTY, food_there.any(0, keepdim=True)])
         result = (valid.permute(1, 2, 0).contiguous(), first)
         self._valid_cache = result
         return result
@@ -335,7 +348,8 @@ class LBFEnv(BatchedEnv):
         the agent's view clipped to the grid (`pos - own + min(sight, own)`), empty slots are (-1, -1, 0).
         A player counts as visible when those coordinates lie in [0, 2 sight] (the reference's test, which
         lets an agent near the top or left edge see players a little beyond its square)."""
-        # computed as [n, slots, B] (batch last: broadcasting over small trailing dimensions is slow on CPU)
+        # computed as [n, slots, (row, col, level), B] (batch last: broadcasting over small trailing dimensions
+        # is slow on CPU)
         S, s, n = self.size, self.sight, self.n_agents
         row, col = self.pos.permute(2, 1, 0).unsqueeze(-2).float()  # [n, 1, B] each
         top, left = row - row.clamp(max=s), col - col.clamp(max=s)  # the view's clipped corner
@@ -345,15 +359,20 @@ class LBFEnv(BatchedEnv):
             (food_level > 0) & (food_row - row).abs().le(s) & (food_col - col).abs().le(s)
         )  # [n, F, B]
         empty = self.empty_slot.float()
-        foods = _packed((food_row - top, food_col - left, food_level.expand_as(food_seen)), food_seen, empty)
+        foods = _packed(
+            torch.stack((food_row - top, food_col - left, food_level.expand_as(food_seen)), 2),
+            food_seen,
+            empty,
+        )
         other_row = row.squeeze(1)[self.view_order] - top  # [n, n, B]: each agent's own entry first
         other_col = col.squeeze(1)[self.view_order] - left
         player_seen = (other_row >= 0) & (other_row <= 2 * s) & (other_col >= 0) & (other_col <= 2 * s)
         parts = (other_row, other_col)
         if self.observe_levels:
             parts += (self.level.T.float()[self.view_order],)
-        obs = torch.cat([foods, _packed(parts, player_seen, empty)], 1)  # [n, C, B]
-        return obs.reshape(n * obs.shape[1], -1).T.contiguous().view(self.num_envs, n, -1)
+        players = _packed(torch.stack(parts, 2), player_seen, empty)
+        obs = torch.cat([foods.flatten(1, 2), players.flatten(1, 2)], 1)  # [n, values, B]
+        return obs.view(-1, self.num_envs).T.contiguous().view(self.num_envs, n, -1)
 
     def grid_obs(self) -> Tensor:
         """`[B, n, 3, 2 sight + 1, 2 sight + 1]` the reference's grid: agent levels (1 without
@@ -378,14 +397,15 @@ class LBFEnv(BatchedEnv):
         return obs.view(B, 3, self.n_agents, side, side).transpose(1, 2)
 
     # ------------------------------------------------------------------ spawning
-    def _spawn_players(self) -> tuple[Tensor, Tensor]:
-        """Positions and levels drawn for every copy (the caller keeps those of the reset copies)."""
-        B, n, S = self.num_envs, self.n_agents, self.size
+    def _spawn_players(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        """Positions and levels `[len(index), n, ...]` drawn for the copies `index` (the caller keeps those of
+        the copies that do not reset)."""
+        B, n, S = len(index), self.n_agents, self.size
         dev = self.device
         # taken[c]: players placed on cell c, plus those not placed yet that still stand there from the
         # previous episode
-        old = self.pos[..., 0] * S + self.pos[..., 1]
-        there = self.has_positions.int().unsqueeze(1)
+        old = self.pos[index, :, 0] * S + self.pos[index, :, 1]
+        there = self.has_positions[index].int().unsqueeze(1)
         taken = torch.zeros(B, S * S, dtype=torch.int, device=dev).scatter_add_(1, old, there.expand(-1, n))
         arrive_leave = torch.cat([torch.ones_like(there), -there], 1)
         pos = torch.zeros(B, n, 2, dtype=torch.long, device=dev)
@@ -399,8 +419,8 @@ class LBFEnv(BatchedEnv):
         return pos, level
 
     def _spawn_food(self, pos: Tensor, level: Tensor) -> tuple[Tensor, Tensor]:
-        """Food cells (sorted, row-major) and levels drawn for every copy around the players `pos`."""
-        B, S, F = self.num_envs, self.size, self.n_food
+        """Food cells (sorted, row-major) and levels drawn around the players `pos [copies, n, 2]`."""
+        B, S, F = len(pos), self.size, self.n_food
         dev = self.device
         low, high = self.food_levels
         if high is None:
@@ -436,14 +456,12 @@ class LBFEnv(BatchedEnv):
         return cell.clamp(max=free.shape[1] - 1)
 
 
-def _packed(parts: tuple[Tensor, ...], seen: Tensor, empty: Tensor) -> Tensor:
-    """`[n, K * D, B]` float: the entries `(parts[0][:, k], ..., parts[D-1][:, k])` (each part `[n, K, B]`)
-    that are `seen [n, K, B]`, moved to the front in their order; the other slots are `empty` (its first D
-    values)."""
-    n, K, B = seen.shape
-    D = len(parts)
+def _packed(values: Tensor, seen: Tensor, empty: Tensor) -> Tensor:
+    """`[n, K, D, B]`: the entries `values[:, k]` (`values [n, K, D, B]`) that are `seen [n, K, B]`, moved to
+    the front in their order; the other slots hold `empty` (its first D values)."""
+    n, K, D, B = values.shape
     slot = (seen.cumsum(1) - 1).masked_fill_(~seen, K)  # slot K collects the unseen ones
-    out = empty[:D].view(1, 1, D, 1).expand(n, K + 1, D, B).reshape(n, (K + 1) * D, B)
-    index = torch.stack([slot * D + c for c in range(D)], 2).flatten(1, 2)  # [n, K * D, B]
-    out.scatter_(1, index, torch.stack(parts, 2).flatten(1, 2))
-    return out[:, : K * D]
+    empty = empty[:D].view(1, 1, D, 1)
+    out = values.new_zeros(n, K + 1, D, B)  # filled relative to `empty`, so that the unfilled slots are empty
+    out.scatter_(1, slot.unsqueeze(2).expand(-1, -1, D, -1), values - empty)
+    return out[:, :K] + empty
