@@ -6,6 +6,7 @@ after an auto-reset) and `_episode_info` (episode statistics). Writes, per id an
 graphs and breaks and each break's reason and source line.
 
     python benchmarks/compile_graph_breaks.py --out benchmarks/results/compile/graph_breaks.json
+    python benchmarks/compile_graph_breaks.py --ids battle/2s3z --merge --out benchmarks/results/compile/graph_breaks.json
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", nargs="*", default=None, help="default: the first id of every family")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--merge", action="store_true", help="keep the other ids already in --out")
     args = parser.parse_args(argv)
+    if args.merge and args.out is None:
+        parser.error("--merge needs --out (the file whose other ids are kept)")
     ids = args.ids
     if ids is None:
         firsts: dict[str, str] = {}
@@ -62,6 +66,13 @@ def main(argv: list[str] | None = None) -> dict:
             firsts.setdefault(env_id.split("/")[0], env_id)
         ids = [i for f, i in firsts.items() if f not in EXTERNAL_FAMILIES]
     record = {"torch": torch.__version__, "ids": {}}
+    if args.merge and args.out.exists():
+        kept = json.loads(args.out.read_text())
+        if kept["torch"] != torch.__version__:
+            raise SystemExit(
+                f"{args.out} was measured with torch {kept['torch']}, this is {torch.__version__}"
+            )
+        record["ids"] = kept["ids"]
     for env_id in ids:
         record["ids"][env_id] = explain(env_id)
         breaks = {name: r["breaks"] for name, r in record["ids"][env_id].items()}

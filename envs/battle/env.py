@@ -31,7 +31,7 @@ from torch import Tensor
 
 from envs.battle.scenarios import EXCEPTION_UNIT, MAP_SIZE, RACE_WEIGHTS, Scenario, get_scenario
 from envs.battle.units import UNIT_TYPES, stat_table, unit_index
-from marl import BatchedEnv, GroupSpec, agent_names
+from marl import BatchedEnv, GroupSpec, Step, agent_names
 from marl.core.validation import check_bool, check_choice, check_int, validated
 
 TICKS, TICK = 8, 1.0 / 16  # sub-ticks per step and their length in seconds
@@ -40,6 +40,13 @@ N_BASIC = 6  # actions before the first attack
 MOVE_DISTANCE = 2.0  # SMACv2's move_amount: a move is available with this much room before the edge
 MOVES = ((0.0, 0.0), (0.0, 0.0), (0.0, 1.0), (0.0, -1.0), (1.0, 0.0), (-1.0, 0.0))  # per basic action
 KILL_REWARD, WIN_REWARD, REWARD_SCALE = 10.0, 200.0, 20.0
+
+
+def distances(a: Tensor, b: Tensor) -> Tensor:
+    """`[B, n, m]` distances from every point of `a [B, n, 2]` to every point of `b [B, m, 2]`, from their
+    differences (as SMAX; `torch.cdist` switches to a matrix-product formula above 25 points, which rounds
+    differently, and torch.compile leaves it out of its fused loops)."""
+    return (a[:, :, None] - b[:, None]).norm(dim=-1)
 
 
 @dataclass
@@ -97,6 +104,8 @@ class BattleEnv(BatchedEnv):
         self.local_type = torch.full((len(UNIT_TYPES),), 0, dtype=torch.long, device=dev)
         self.local_type[types] = torch.arange(len(types), device=dev)
         self.has_shields = any(UNIT_TYPES[t].shield > 0 for t in types)
+        self.has_healers = any(UNIT_TYPES[t].heals for t in types)  # medivacs: the rules restore health
+        self.has_splash = any(UNIT_TYPES[t].splash > 0 for t in types)  # banelings: the rules add blasts
         self.moves = torch.tensor(MOVES, device=dev)
         if sc.race is not None:
             weights = RACE_WEIGHTS[sc.race]
@@ -115,6 +124,9 @@ class BattleEnv(BatchedEnv):
         self.unit_type = torch.zeros(B, N, dtype=torch.long, device=dev)
         self.last_action = torch.zeros(B, N, dtype=torch.long, device=dev)
         self.attacking = torch.zeros(B, N, dtype=torch.long, device=dev)  # target row of a strike, or -1
+        self.cooldown_draws = torch.zeros(
+            TICKS, B, N, device=dev
+        )  # U(0, 1) per tick for the jitter, see step
         self.won = torch.zeros(B, 2, dtype=torch.bool, device=dev)  # per team
         self.max_reward = torch.ones(B, 2, device=dev)
         learners = (0, 1) if config.opponent == "self_play" else (0,)
@@ -183,7 +195,7 @@ class BattleEnv(BatchedEnv):
         self.attacking = torch.where(m, -1, self.attacking)
         self.won = torch.where(m, False, self.won)
         totals = (self.health + self.shield).masked_fill(~m, 0.0)
-        per_team = torch.stack([totals[:, self.team == t].sum(1) for t in (0, 1)], dim=1)
+        per_team = torch.stack([totals[:, self.rows(t)].sum(1) for t in (0, 1)], dim=1)
         opponents = torch.tensor([self.n_enemies, self.n_allies], device=dev)
         max_reward = KILL_REWARD * opponents + WIN_REWARD + per_team.flip(1)
         self.max_reward = torch.where(m, max_reward, self.max_reward)
@@ -230,6 +242,15 @@ class BattleEnv(BatchedEnv):
         return torch.where(use_reflect, reflect, surrounded)
 
     # ------------------------------------------------------------------ step
+    def step(self, actions: dict[str, Tensor]) -> Step:
+        """Draw the step's random cooldown restarts (one U(0, 1) per tick and unit), then step as every
+        environment does. The draw comes first, outside the rules, because torch.compile cannot draw from
+        `self.generator`: so a compiled step is one graph. It draws the same numbers in the same order as a
+        draw per tick inside the rules would."""
+        shape = (TICKS, self.num_envs, self.n_units)
+        self.cooldown_draws = torch.rand(shape, generator=self.generator, device=self.device)
+        return super().step(actions)
+
     def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
         alive_before = self.health > 0
         total_before = self.health + self.shield
@@ -242,7 +263,7 @@ class BattleEnv(BatchedEnv):
         self._play(action)
         alive = self.health > 0
         fighting = alive & ~self.stats["heals"][self.unit_type]  # only medivacs left counts as beaten
-        beaten = torch.stack([~fighting[:, self.team == t].any(1) for t in (0, 1)], dim=1)
+        beaten = torch.stack([~fighting[:, self.rows(t)].any(1) for t in (0, 1)], dim=1)
         self.won = beaten.flip(1) & ~beaten  # both beaten at once: a draw
         over = beaten.any(1)
         out = {}
@@ -267,7 +288,7 @@ class BattleEnv(BatchedEnv):
         attack = action >= N_BASIC
         enemies_of = self.team[:, None] != self.team[None, :]  # [N, N]
         self.attacking.fill_(-1)
-        for _ in range(TICKS):
+        for tick in range(TICKS):
             alive = self.health > 0
             engaged = attack & alive & alive.gather(1, target)
             offset = self.pos.gather(1, target[..., None].expand(-1, -1, 2)) - self.pos
@@ -290,26 +311,31 @@ class BattleEnv(BatchedEnv):
             bursting = strike & (splash > 0)
             hitting = strike & ~heals & ~bursting
             hurt = torch.zeros(B, N, device=self.device).scatter_add_(1, target, damage * hitting)
-            between = torch.cdist(self.pos, self.pos)
-            blast = (between <= splash[..., None]) & enemies_of & bursting[..., None]
-            hurt = hurt + torch.einsum("bij,bi->bj", blast.float(), damage)
-            restored = torch.zeros(B, N, device=self.device).scatter_add_(1, target, damage * TICK * healing)
-            jitter = (torch.rand(B, N, generator=self.generator, device=self.device) * 3 - 1) * TICK
+            if self.has_splash:  # a bursting baneling hurts every enemy within its splash radius
+                blast = (
+                    (distances(self.pos, self.pos) <= splash[..., None]) & enemies_of & bursting[..., None]
+                )
+                hurt = hurt + torch.einsum("bij,bi->bj", blast.float(), damage)
+            jitter = (self.cooldown_draws[tick] * 3 - 1) * TICK
             base = self.stats["cooldown"][types]
             restart = torch.where(heals, 0.0, base + jitter)  # a medivac's beam heals every tick
             self.cooldown = torch.where(strike, restart, self.cooldown.clamp(min=0.0))
             absorbed = torch.minimum(self.shield, hurt)
             self.shield = self.shield - absorbed
             maximum = self.stats["health"][types]
-            health = (self.health - (hurt - absorbed) + restored).minimum(maximum)
-            health = health.masked_fill(bursting, 0.0)
+            health = self.health - (hurt - absorbed)
+            if self.has_healers:  # a medivac's beam restores its target's health
+                health = health + torch.zeros_like(health).scatter_add_(1, target, damage * TICK * healing)
+            health = health.minimum(maximum)
+            if self.has_splash:
+                health = health.masked_fill(bursting, 0.0)  # a baneling dies in its burst
             self.health = torch.where(alive, health.clamp(min=0.0), self.health)
             self.shield = self.shield.masked_fill(self.health <= 0, 0.0)
             self.attacking = torch.where(strike, target, self.attacking)
 
     def _reward(self, team: int, total_before: Tensor, alive_before: Tensor, alive: Tensor) -> Tensor:
         """Team `team`'s reward for this step (SMAC's or SMAX's, per the config)."""
-        opp = self.team == 1 - team
+        opp = self.rows(1 - team)
         lost = (total_before - self.health - self.shield)[:, opp]
         won = self.won[:, team].float()
         if self.config.reward == "smax":
@@ -391,10 +417,10 @@ class BattleEnv(BatchedEnv):
         reach = self.stats["attack_range"][types]
         heals = self.stats["heals"][types]
         n_slots = self.size[1 - team]
-        foes = alive[:, None, opp] & (torch.cdist(pos, self.pos[:, opp]) <= reach[..., None])
+        foes = alive[:, None, opp] & (distances(pos, self.pos[:, opp]) <= reach[..., None])
         friends = (
             alive[:, None, own]
-            & (torch.cdist(pos, pos) <= reach[..., None])
+            & (distances(pos, pos) <= reach[..., None])
             & ~self.stats["heals"][types][:, None, :]
             & ~torch.eye(n, dtype=torch.bool, device=self.device)
         )
@@ -439,8 +465,8 @@ class BattleEnv(BatchedEnv):
         shootable = mask[..., N_BASIC:][..., :m] & ~heals
         enemies = block(opp, shootable, m)
         allies = block(own, torch.ones(self.num_envs, n, n, dtype=torch.bool, device=self.device), n)
-        others = torch.arange(n, device=self.device)[None, :].expand(n, -1)
-        others = others[~torch.eye(n, dtype=torch.bool, device=self.device)].reshape(n, n - 1)
+        rank = torch.arange(n - 1, device=self.device)[None, :]
+        others = rank + (rank >= torch.arange(n, device=self.device)[:, None])  # [n, n - 1]: all but oneself
         allies = allies.gather(2, others[None, :, :, None].expand(self.num_envs, -1, -1, allies.shape[-1]))
         mine = self._unit_block(own)
         s = 1 + int(self.has_shields)  # health and shield come before the own position, type bits after it
@@ -462,11 +488,10 @@ class BattleEnv(BatchedEnv):
         units = self._unit_block(slice(None))
         base = self.stats["cooldown"][self.unit_type].clamp(min=1e-6)
         rel = (self.pos - MAP_SIZE / 2) / (MAP_SIZE / 2)
-        ally_rows = self.team == 0
         cooldown = (self.cooldown / base)[..., None]
         ally = torch.cat([units[..., :1], cooldown, rel, units[..., 1:]], dim=-1) * alive
         enemy = torch.cat([units[..., :1], rel, units[..., 1:]], dim=-1) * alive
-        parts = [ally[:, ally_rows].flatten(1), enemy[:, ~ally_rows].flatten(1)]
+        parts = [ally[:, self.rows(0)].flatten(1), enemy[:, self.rows(1)].flatten(1)]
         for t in self.learners:
             last = self.last_action[:, self.rows(t)]
             parts.append(torch.nn.functional.one_hot(last, self._n_actions(t)).flatten(1))
@@ -476,8 +501,8 @@ class BattleEnv(BatchedEnv):
         alive = self.health > 0
         return {
             "battle_won": self.won[:, 0].float(),
-            "dead_allies": (~alive[:, self.team == 0]).float().sum(1),
-            "dead_enemies": (~alive[:, self.team == 1]).float().sum(1),
+            "dead_allies": (~alive[:, self.rows(0)]).float().sum(1),
+            "dead_enemies": (~alive[:, self.rows(1)]).float().sum(1),
         }
 
     def _render(self, index: int) -> np.ndarray:

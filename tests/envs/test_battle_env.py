@@ -209,3 +209,17 @@ def test_the_heuristic_attacks_the_closest_or_the_weakest_in_range(mode, target)
     assert env.heuristic_actions(0).tolist() == [[N_BASIC + target]]
     env.pos[0, 1:3, 0] = 20.0  # nobody in range: the marine moves east, toward the closest visible enemy
     assert env.heuristic_actions(0).tolist() == [[EAST]]
+
+
+def test_the_step_compiles_as_one_graph():
+    """`fullgraph=True` raises at the first graph break: the rules (a medivac, banelings and shields on the
+    field, the heuristic enemy, the cooldown draws made before the step), the view after an auto-reset and
+    the episode statistics each trace whole."""
+    scenario = Scenario(
+        "mixed", 3, 3, 3, allies=("marine", "medivac", "baneling"), enemies=("zealot", "marine", "baneling")
+    )
+    env = BattleEnv(scenario, num_envs=2, seed=0).compile(backend="eager", fullgraph=True)
+    env.reset()
+    for _ in range(4):  # through the auto-reset at the 3-step limit
+        step = env.step(env.sample_actions())
+    assert step.done.sum() == 0 and env.elapsed.eq(1).all()
