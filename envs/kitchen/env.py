@@ -202,8 +202,9 @@ class KitchenEnv(BatchedEnv):
         self.sparse_return = torch.zeros(B, device=dev)
         self.shaped_return = torch.zeros(B, device=dev)
         self.transitions = 0
-        self._version = 0  # bumped by every reset and step: the state the last encoding was computed from
-        self._last_encoding: tuple[int, Tensor] = (-1, torch.empty(0))
+        # the encoding `_observe` computed for the current state (for `_state`), dropped by every reset and step (a
+        # dropped cache rather than a step counter: torch.compile would recompile for every new counter value)
+        self._last_encoding: Tensor | None = None
         self._renderer = None
         self._features = None
         if self.observation == "features":
@@ -213,7 +214,7 @@ class KitchenEnv(BatchedEnv):
 
     # ------------------------------------------------------------------ contract
     def _reset(self, mask: Tensor) -> None:
-        self._version += 1
+        self._last_encoding = None
         rows = mask[:, None]
         self.pos = torch.where(rows, self.start_cells, self.pos)
         for tensor, value in ((self.facing, NORTH), (self.held, NOTHING), (self.held_onions, 0)):
@@ -224,7 +225,7 @@ class KitchenEnv(BatchedEnv):
             tensor.masked_fill_(mask, 0.0)
 
     def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
-        self._version += 1
+        self._last_encoding = None
         action = actions[GROUP]
         sparse, shaped = self._interact(action)
         self._move(action)
@@ -240,14 +241,14 @@ class KitchenEnv(BatchedEnv):
     def _observe(self) -> dict[str, Tensor]:
         if self._features is not None:
             return {GROUP: self._features()}
-        self._last_encoding = (self._version, self.lossless_encoding())
-        return {GROUP: self._last_encoding[1]}
+        self._last_encoding = self.lossless_encoding()
+        return {GROUP: self._last_encoding}
 
     def _state(self) -> Tensor:
         """Chef 0's encoding: it shows every chef, item and pot (the other chefs' encodings only reorder it);
         taken from the observation of the same state when `_observe` has just computed it."""
-        version, encoding = self._last_encoding
-        if version != self._version:
+        encoding = self._last_encoding
+        if encoding is None:
             encoding = self.lossless_encoding(chefs=[0])
         return encoding[:, 0].flatten(1)
 
