@@ -201,7 +201,8 @@ class KitchenEnv(BatchedEnv):
         self.soups_delivered = torch.zeros(B, device=dev)
         self.sparse_return = torch.zeros(B, device=dev)
         self.shaped_return = torch.zeros(B, device=dev)
-        self.transitions = 0
+        # a tensor, not an int: torch.compile would recompile the step for every new value of a Python counter
+        self.transitions = torch.zeros((), dtype=torch.long, device=dev)
         # the encoding `_observe` computed for the current state (for `_state`), dropped by every reset and step (a
         # dropped cache rather than a step counter: torch.compile would recompile for every new counter value)
         self._last_encoding: Tensor | None = None
@@ -267,11 +268,14 @@ class KitchenEnv(BatchedEnv):
         return self._renderer.draw(index)
 
     # ------------------------------------------------------------------ rules
-    def shaping_weight(self) -> float:
-        """The weight of the shaped reward now: annealed linearly to 0 over `shaped_reward_horizon`."""
+    def shaping_weight(self) -> float | Tensor:
+        """The weight of the shaped reward now: annealed linearly to 0 over `shaped_reward_horizon` (a 0-dim
+        tensor then, computed from the transition count without reading it on the host)."""
         if self.shaped_reward_horizon == 0:
             return self.shaped_reward_weight
-        return self.shaped_reward_weight * max(0.0, 1.0 - self.transitions / self.shaped_reward_horizon)
+        return self.shaped_reward_weight * (1.0 - self.transitions / self.shaped_reward_horizon).clamp(
+            min=0.0
+        )
 
     def soup_ready(self, item: Tensor, onions: Tensor, tick: Tensor) -> Tensor:
         return (item == SOUP) & (tick >= 0) & (tick >= self.cook_time[onions])

@@ -215,6 +215,7 @@ class MMOEnv(BatchedEnv):
         B, HW = num_envs, S * S
         self.player_ids = torch.arange(N, dtype=torch.int32, device=dev)
         self.copy_index = torch.arange(B, device=dev)[:, None]
+        self.cell_numbers = torch.arange(self.crop, dtype=torch.int32, device=dev)
         # 1..K for every player, the running counts `_sight` searches (contiguous: searchsorted wants it so)
         self.slot_numbers = torch.arange(1, self.K + 1, dtype=torch.int32, device=dev).repeat(B, N, 1)
         self.HW = HW
@@ -327,10 +328,12 @@ class MMOEnv(BatchedEnv):
         other = self.pos.gather(1, slots.clamp(min=0).view(B, -1, 1).expand(-1, -1, 2)).view(B, N, self.K, 2)
         delta = torch.where(found[..., None], other - self.pos[:, :N, None], 0)
         in_reach = found & (delta.abs().amax(-1) <= ATTACK_REACH)
-        # NPCs: the nearest player in sight (max gives the first of the maximal values)
+        # NPCs: the nearest player in sight (a bool max with indices would do, but inductor's C++ fails on it)
         theirs = self._crops(occupant, npcs).gather(2, self.nearest_order.expand(B, self.M, -1))
-        seen, first = (theirs < N).max(-1)
-        prey = torch.where(seen, theirs.gather(2, first[..., None])[..., 0].long(), -1)
+        first = torch.where(theirs < N, self.cell_numbers, self.crop).amin(-1, keepdim=True)
+        prey = torch.where(first < self.crop, theirs.gather(2, first.clamp(max=self.crop - 1)), -1)[
+            ..., 0
+        ].long()
         view = View(tiles, ids, slots, delta, in_reach, prey)
         self._view_cache = view
         return view
