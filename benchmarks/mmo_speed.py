@@ -15,6 +15,8 @@ divided by the copies. A cell whose estimated memory passes `--max-gb` is skippe
 
     python benchmarks/mmo_speed.py --seconds 3 --reference-venv .venv-nmmo
     # writes benchmarks/results/mmo/mmo_speed.{json,md} and benchmarks/results/mmo/reference_speed.json
+    python benchmarks/mmo_speed.py --presets medium --copies 1 16 --compile --reference-ticks 0 \
+        --out benchmarks/results/mmo/mmo_speed_compiled    # compiled, against the recorded reference
 """
 
 from __future__ import annotations
@@ -58,13 +60,22 @@ def memory_per_copy(preset: str, device: str) -> float:
     return (held + out) / 2 / 2**20
 
 
-def our_speed(preset: str, copies: int, device: str, seconds: float) -> dict[str, float]:
-    """Agent-steps per second (wall clock and process CPU time) of `copies` copies on `device`."""
+def our_speed(
+    preset: str, copies: int, device: str, seconds: float, compile: bool = False
+) -> dict[str, float]:  # noqa: A002
+    """Agent-steps per second (wall clock and process CPU time) of `copies` copies on `device`; `compile`: the
+    steps through torch.compile (`BatchedEnv.compile()`), timed after 3 warm-up steps that build its graphs."""
     env = MMOEnv(PRESETS[preset](), num_envs=copies, device=device, seed=0)
+    if compile:
+        env.compile()
     env.reset()
     generator = torch.Generator(device=env.device).manual_seed(0)
     return timed_rates(
-        lambda: env.step(env.sample_actions(generator)), copies * env.N, seconds, env.device, warmup=1
+        lambda: env.step(env.sample_actions(generator)),
+        copies * env.N,
+        seconds,
+        env.device,
+        warmup=3 if compile else 1,
     )
 
 
@@ -87,10 +98,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--note", default="", help="about the machine, e.g. 'shared with other jobs'")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "mmo" / "mmo_speed")
     parser.add_argument("--reference-venv", type=Path, default=ROOT / ".venv-nmmo", help="nmmo 2.1.2's venv")
-    parser.add_argument("--reference-ticks", type=int, default=300, help="ticks the reference is timed over")
+    parser.add_argument(
+        "--reference-ticks",
+        type=int,
+        default=300,
+        help="ticks the reference is timed over; 0: divide by the last recorded reference_speed.json instead",
+    )
+    parser.add_argument("--compile", action="store_true", help="our steps through torch.compile")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    reference = reference_speed(args.reference_venv, args.reference_ticks)
+    if args.reference_ticks > 0:
+        reference = reference_speed(args.reference_venv, args.reference_ticks)
+    else:
+        reference = json.loads(REFERENCE_RESULT.read_text())
     reference_rate = max(run["agent_steps_per_cpu_s"] for run in reference["runs"])
     print(f"reference: {reference_rate:.0f} agent-steps per CPU second (the faster mode)", flush=True)
     rows = []
@@ -111,7 +131,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 if 3 * mb * copies / 1024 > args.max_gb:
                     row.update(wall=f"skipped (estimated {3 * mb * copies / 1024:.1f} GB)")
                 else:
-                    speed = our_speed(preset, copies, device, args.seconds)
+                    speed = our_speed(preset, copies, device, args.seconds, args.compile)
                     row.update(wall=round(speed["wall"]), cpu=round(speed["cpu"]))
                     row.update(ratio_cpu=round(speed["cpu"] / reference_rate, 2))
                 rows.append(row)
@@ -142,6 +162,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"{PUBLISHED:,} agent-steps/s",
         reference_runs={run["mode"]: round(run["agent_steps_per_cpu_s"]) for run in reference["runs"]},
         torch_threads=args.threads,
+        compiled=args.compile,
         seconds_per_cell=args.seconds,
     )
     return rows

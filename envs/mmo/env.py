@@ -331,9 +331,8 @@ class MMOEnv(BatchedEnv):
         # NPCs: the nearest player in sight (a bool max with indices would do, but inductor's C++ fails on it)
         theirs = self._crops(occupant, npcs).gather(2, self.nearest_order.expand(B, self.M, -1))
         first = torch.where(theirs < N, self.cell_numbers, self.crop).amin(-1, keepdim=True)
-        prey = torch.where(first < self.crop, theirs.gather(2, first.clamp(max=self.crop - 1)), -1)[
-            ..., 0
-        ].long()
+        prey = torch.where(first < self.crop, theirs.gather(2, first.clamp(max=self.crop - 1)), -1)
+        prey = prey[..., 0].long()
         view = View(tiles, ids, slots, delta, in_reach, prey)
         self._view_cache = view
         return view
