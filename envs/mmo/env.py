@@ -156,6 +156,7 @@ class View(NamedTuple):
     delta: Tensor  # long [B, N, K, 2]: their (row, col) relative to the player (0 for empty slots)
     in_reach: Tensor  # bool [B, N, K]: the slot's entity is within attack reach
     prey: Tensor  # long [B, M]: the nearest living player each NPC sees (-1: none)
+    table: Tensor  # float [B, E, 11]: every entity's features (`_entity_table`), for observations and state
 
 
 class MMOEnv(BatchedEnv):
@@ -333,7 +334,7 @@ class MMOEnv(BatchedEnv):
         first = torch.where(theirs < N, self.cell_numbers, self.crop).amin(-1, keepdim=True)
         prey = torch.where(first < self.crop, theirs.gather(2, first.clamp(max=self.crop - 1)), -1)
         prey = prey[..., 0].long()
-        view = View(tiles, ids, slots, delta, in_reach, prey)
+        view = View(tiles, ids, slots, delta, in_reach, prey, self._entity_table())
         self._view_cache = view
         return view
 
@@ -532,8 +533,7 @@ class MMOEnv(BatchedEnv):
         died = self.live & (self.health <= 0)
         self.live &= ~died
         terminated = died[:, :N]
-        regrow = (self.tiles_flat == SCRUB) & (self.regrow_at <= tick[:, None])
-        self.tiles_flat = torch.where(regrow, FOLIAGE, self.tiles_flat)
+        self.tiles_flat.masked_fill_((self.tiles_flat == SCRUB) & (self.regrow_at <= tick[:, None]), FOLIAGE)
         if self.M:
             self._spawn_npcs(~self.live[:, N:])
         joined = self._respawn_players(terminated, tick)
@@ -709,8 +709,7 @@ class MMOEnv(BatchedEnv):
         torch.lt(ids, N, out=flags[:, :, -2])
         torch.lt(ids, self.E, out=flags[:, :, -1])  # anybody (E: nobody), less the players
         tiles[:, :, -1] -= tiles[:, :, -2]
-        slots = view.slots
-        table = self._entity_table()
+        slots, table = view.slots, view.table
         rows = table.gather(1, slots.clamp(min=0).view(B, -1, 1).expand(-1, -1, table.shape[-1])).view(
             B, N, K, -1
         )
@@ -750,7 +749,7 @@ class MMOEnv(BatchedEnv):
 
     def _state(self) -> Tensor:
         B = self.num_envs
-        table = self._entity_table()
+        table = self._sight().table
         place = (self.pos - self.border).float() / self.centre
         kind = torch.cat([torch.zeros_like(self.health[:, : self.N]), self.npc_kind], dim=1).float() / 3
         per_entity = torch.cat(
