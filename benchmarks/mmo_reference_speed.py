@@ -120,9 +120,10 @@ def main() -> None:
         "cpu": platform.processor() or platform.machine(),
         "cpu_affinity": sorted(os.sched_getaffinity(0)),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "command": " ".join(
-            ["OMP_NUM_THREADS=1 taskset -c 0 .venv-nmmo/bin/python benchmarks/mmo_reference_speed.py"]
-            + sys.argv[1:]
+        "command": " ".join(  # as run: pinned to one core by taskset, or not (benchmarks/mmo_speed.py)
+            [f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')}"]
+            + ([f"taskset -c {cores[0]}"] if len(cores := sorted(os.sched_getaffinity(0))) == 1 else [])
+            + [".venv-nmmo/bin/python benchmarks/mmo_reference_speed.py", *sys.argv[1:]]
         ),
         "uptime_before": load_before,
         "uptime_after": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),

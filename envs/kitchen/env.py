@@ -201,9 +201,11 @@ class KitchenEnv(BatchedEnv):
         self.soups_delivered = torch.zeros(B, device=dev)
         self.sparse_return = torch.zeros(B, device=dev)
         self.shaped_return = torch.zeros(B, device=dev)
-        self.transitions = 0
-        self._version = 0  # bumped by every reset and step: the state the last encoding was computed from
-        self._last_encoding: tuple[int, Tensor] = (-1, torch.empty(0))
+        # a tensor, not an int: torch.compile would recompile the step for every new value of a Python counter
+        self.transitions = torch.zeros((), dtype=torch.long, device=dev)
+        # the encoding `_observe` computed for the current state (for `_state`), dropped by every reset and step (a
+        # dropped cache rather than a step counter: torch.compile would recompile for every new counter value)
+        self._last_encoding: Tensor | None = None
         self._renderer = None
         self._features = None
         if self.observation == "features":
@@ -213,7 +215,7 @@ class KitchenEnv(BatchedEnv):
 
     # ------------------------------------------------------------------ contract
     def _reset(self, mask: Tensor) -> None:
-        self._version += 1
+        self._last_encoding = None
         rows = mask[:, None]
         self.pos = torch.where(rows, self.start_cells, self.pos)
         for tensor, value in ((self.facing, NORTH), (self.held, NOTHING), (self.held_onions, 0)):
@@ -224,7 +226,7 @@ class KitchenEnv(BatchedEnv):
             tensor.masked_fill_(mask, 0.0)
 
     def _step(self, actions: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
-        self._version += 1
+        self._last_encoding = None
         action = actions[GROUP]
         sparse, shaped = self._interact(action)
         self._move(action)
@@ -240,14 +242,14 @@ class KitchenEnv(BatchedEnv):
     def _observe(self) -> dict[str, Tensor]:
         if self._features is not None:
             return {GROUP: self._features()}
-        self._last_encoding = (self._version, self.lossless_encoding())
-        return {GROUP: self._last_encoding[1]}
+        self._last_encoding = self.lossless_encoding()
+        return {GROUP: self._last_encoding}
 
     def _state(self) -> Tensor:
         """Chef 0's encoding: it shows every chef, item and pot (the other chefs' encodings only reorder it);
         taken from the observation of the same state when `_observe` has just computed it."""
-        version, encoding = self._last_encoding
-        if version != self._version:
+        encoding = self._last_encoding
+        if encoding is None:
             encoding = self.lossless_encoding(chefs=[0])
         return encoding[:, 0].flatten(1)
 
@@ -266,11 +268,14 @@ class KitchenEnv(BatchedEnv):
         return self._renderer.draw(index)
 
     # ------------------------------------------------------------------ rules
-    def shaping_weight(self) -> float:
-        """The weight of the shaped reward now: annealed linearly to 0 over `shaped_reward_horizon`."""
+    def shaping_weight(self) -> float | Tensor:
+        """The weight of the shaped reward now: annealed linearly to 0 over `shaped_reward_horizon` (a 0-dim
+        tensor then, computed from the transition count without reading it on the host)."""
         if self.shaped_reward_horizon == 0:
             return self.shaped_reward_weight
-        return self.shaped_reward_weight * max(0.0, 1.0 - self.transitions / self.shaped_reward_horizon)
+        return self.shaped_reward_weight * (1.0 - self.transitions / self.shaped_reward_horizon).clamp(
+            min=0.0
+        )
 
     def soup_ready(self, item: Tensor, onions: Tensor, tick: Tensor) -> Tensor:
         return (item == SOUP) & (tick >= 0) & (tick >= self.cook_time[onions])

@@ -156,7 +156,7 @@ def test_damage_per_style_with_the_weakness_multiplier(style, target_top, attack
     env.xp[0, 0, style] = attacker_xp
     env.xp[0, 1, target_top] = target_xp
     env.health[0, 1] = 50
-    env._version += 1  # state edited by hand: recompute the view
+    env._view_cache = None  # state edited by hand: recompute the view
     slot = int((env._sight().slots[0, 0] == 1).nonzero()[0])
     assert bool(env._action_mask()[GROUP][0, 0, 5])  # attacking nobody is always legal
     env.step(act(env, [STAY, STAY], [1 + style * env.K + slot, 0]))
@@ -209,7 +209,7 @@ def test_an_aggressive_npc_chases_and_strikes_and_npcs_regenerate():
     env.npc_kind[0] = torch.tensor([AGGRESSIVE, PASSIVE])
     env.npc_offense[0, 0], env.npc_style[0, 0] = 20, 0
     env.health[0, N:] = torch.tensor([50, 50])
-    env._version += 1
+    env._view_cache = None
     env.step(act(env, [STAY]))
     assert env.pos[0, N].tolist() == [LOW + 5, LOW + 3]  # a step north, towards the player
     assert int(env.health[0, N]) == 51 and int(env.health[0, N + 1]) == 51
@@ -231,18 +231,18 @@ def test_a_neutral_npc_strikes_back_and_a_defeat_counts():
     env.npc_kind[0, 0], env.npc_offense[0, 0], env.npc_defense[0, 0] = NEUTRAL, 20, 0
     env.npc_style[0, 0] = 0  # melee: a melee hit is not super effective
     env.health[0, N] = 40
-    env._version += 1
+    env._view_cache = None
     step = env.step(act(env, [STAY]))
     assert int(env.npc_target[0, 0]) == -1 and int(env.health[0, 0]) == 100  # not attacked: it meanders
     env.pos[0, N] = torch.tensor([LOW + 2, LOW + 3])
-    env._version += 1
+    env._view_cache = None
     slot = int((env._sight().slots[0, 0] == N).nonzero()[0])
     step = env.step(act(env, [STAY], [1 + slot]))  # melee: 15 damage
     assert int(env.health[0, N]) == 41 + 1 - 15 and int(env.npc_attacker[0, 0]) == 0
     env.time_alive[0, 0] = 25
     step = env.step(act(env, [STAY]))  # it takes the player as its target, strikes (20 - 5) and closes in
     assert int(env.npc_target[0, 0]) == 0 and int(env.health[0, 0]) == 100 - 15
-    env._version += 1
+    env._view_cache = None
     slot = int((env._sight().slots[0, 0] == N).nonzero()[0])
     env.health[0, N] = 10
     step = env.step(act(env, [STAY], [1 + slot]))
@@ -282,7 +282,7 @@ def test_random_legal_play_never_stands_on_water_stone_or_void_and_illegal_moves
     terrain[0, LOW + 4, LOW + 3] = STONE
     env, step = world(terrain, [(LOW + 3, LOW + 3)])
     env.pos[0, 0] = torch.tensor([LOW + 5, LOW + 3])
-    env._version += 1
+    env._view_cache = None
     assert not bool(env._action_mask()[GROUP][0, 0, 0])  # north is stone
     with pytest.raises(ValueError, match="illegal under the action mask"):
         env.step(act(env, [0]))
@@ -434,7 +434,7 @@ def test_npcs_without_a_target_meander_one_tile_each_tick():
     env.pos[:, N:] = torch.tensor([[LOW + 8, LOW + 8], [LOW + 10, LOW + 4], [LOW + 12, LOW + 12]])
     env.live[:, N:] = True
     env.npc_kind[:] = PASSIVE
-    env._version += 1
+    env._view_cache = None
     for _ in range(5):
         before = env.pos[:, N:].clone()
         env.step(act(env, [STAY]))
