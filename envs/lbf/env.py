@@ -75,7 +75,7 @@ class LBFConfig:
                 f"n_agents must be at most size * size / 2 (spawning needs a free cell for each player "
                 f"besides the previous episode's cells), got n_agents={self.n_agents} for size={self.size}"
             )
-        check_positive_int("n_food", self.n_food)
+        check_int("n_food", self.n_food, low=1, high=127)  # food slots are stored as bytes
         check_int("sight", self.sight, low=1, allow_none=True)
         check_bool("coop", self.coop)
         check_number("penalty", self.penalty, low=0.0)
@@ -151,9 +151,9 @@ class LBFEnv(BatchedEnv):
         # the grid with a border of one cell, as flat indices (row + 1) * (size + 2) + col + 1, and one spare cell
         # for eaten foods; the cells' contents: OUTSIDE, EMPTY, or a food's slot
         W = S + 2
-        self.bordered_grid = torch.full((1, W * W + 1), OUTSIDE, dtype=torch.long, device=dev)
+        self.bordered_grid = torch.full((1, W * W + 1), OUTSIDE, dtype=torch.int8, device=dev)  # n_food <= 127
         self.bordered_grid.view(-1)[: W * W].view(W, W)[1:-1, 1:-1] = EMPTY
-        self.food_slots = torch.arange(F, device=dev).repeat(B, 1)
+        self.food_slots = torch.arange(F, dtype=torch.int8, device=dev).repeat(B, 1)
         self.around_offsets = torch.tensor([[-W], [W], [-1], [1]], device=dev)  # N, S, W, E
         rows, cols = torch.arange(S, device=dev).repeat_interleave(S), torch.arange(S, device=dev).repeat(S)
         self.interior = (rows >= 1) & (rows <= S - 2) & (cols >= 1) & (cols <= S - 2)
@@ -174,6 +174,7 @@ class LBFEnv(BatchedEnv):
         self.pos = torch.zeros(B, n, 2, dtype=torch.long, device=dev)
         self.level = torch.ones(B, n, dtype=torch.long, device=dev)
         self.food_cell = torch.full((B, F), S * S, dtype=torch.long, device=dev)
+        self.food_pos = torch.stack([self.food_cell // S, self.food_cell % S], -1)  # (row, col) of food_cell
         self.food_level = torch.zeros(B, F, dtype=torch.long, device=dev)
         self.food_spawned = torch.zeros(B, device=dev)
         self.has_positions = torch.zeros(B, dtype=torch.bool, device=dev)  # a previous episode's cells
@@ -182,6 +183,8 @@ class LBFEnv(BatchedEnv):
         self.always_valid = torch.ones(1, B, n, dtype=torch.bool, device=dev)  # NONE
         self.no_food = torch.zeros(B, 1, dtype=torch.long, device=dev)
         self.all_copies = torch.arange(B, device=dev)
+        self.view_middle = torch.full((n, n, 2, B), float(self.sight), device=dev)  # see vector_obs
+        self.players_present = torch.ones(n, B, dtype=torch.bool, device=dev)
         # the valid actions of the current state, computed once per state and dropped by every change of it (a
         # dropped cache rather than a step counter: torch.compile would recompile for every new counter value)
         self._valid_cache: tuple[Tensor, Tensor] | None = None
@@ -205,6 +208,7 @@ class LBFEnv(BatchedEnv):
         self.pos = self.pos.index_copy(0, index, pos)
         self.level = self.level.index_copy(0, index, level)
         self.food_cell = self.food_cell.index_copy(0, index, torch.where(chosen, cell, self.food_cell[index]))
+        self.food_pos = torch.stack([self.food_cell // self.size, self.food_cell % self.size], -1)
         food = torch.where(chosen, food, self.food_level[index])
         self.food_level = self.food_level.index_copy(0, index, food)
         self.food_spawned = self.food_spawned.index_copy(0, index, food.sum(1).float())
@@ -234,7 +238,7 @@ class LBFEnv(BatchedEnv):
     def _state(self) -> Tensor:
         """Every food (row, col, level; -1, -1, 0 once eaten), then every player (row, col, level); absolute
         coordinates."""
-        food = torch.stack([self.food_cell // self.size, self.food_cell % self.size, self.food_level], -1)
+        food = torch.cat([self.food_pos, self.food_level.unsqueeze(-1)], -1)
         food = torch.where((self.food_level > 0).unsqueeze(-1), food, self.empty_slot)
         players = torch.cat([self.pos, self.level.unsqueeze(-1)], -1)
         return torch.cat([food.flatten(1), players.flatten(1)], 1).float()
@@ -285,6 +289,7 @@ class LBFEnv(BatchedEnv):
         cells = torch.where(flat > 0, torch.arange(S * S, device=dev), S * S).sort(1).values[:, :F]
         self.pos, self.level = position.clone(), level.long().clone()
         self.food_cell = cells
+        self.food_pos = torch.stack([cells // S, cells % S], -1)
         self.food_level = torch.cat([flat, flat.new_zeros(B, 1)], 1).gather(1, cells)
         spawned = flat.sum(1).float() if food_spawned is None else torch.as_tensor(food_spawned, device=dev)
         self.food_spawned = spawned.float().clone()
@@ -309,17 +314,18 @@ class LBFEnv(BatchedEnv):
         # the four neighbours of each player as [4, B, n] (direction first: broadcasting over small trailing
         # dimensions is slow on CPU)
         W = self.size + 2
-        food_cell = self.food_cell // self.size * W + self.food_cell % self.size + W + 1
+        food_cell = self.food_pos[..., 0] * W + self.food_pos[..., 1] + W + 1
         food_cell = torch.where(self.food_level > 0, food_cell, W * W)  # eaten foods go to the spare cell
         grid = self.bordered_grid.expand(self.num_envs, -1).scatter(1, food_cell, self.food_slots)
         own = self.pos[..., 0] * W + self.pos[..., 1] + W + 1
         around = grid.gather(1, (own.unsqueeze(1) + self.around_offsets).flatten(1))
         around = around.view(self.num_envs, 4, self.n_agents).transpose(0, 1)
         food_there = around >= 0
-        # the first direction (N, S, W, E) holding a food
-        first = around.gather(0, food_there.int().argmax(0, keepdim=True)).squeeze(0).clamp(min=0)
+        first = torch.zeros_like(around[0])  # the food slot in the first direction (N, S, W, E) holding one
+        for d in reversed(range(4)):
+            first = torch.where(food_there[d], around[d], first)
         valid = torch.cat([self.always_valid, around == EMPTY, food_there.any(0, keepdim=True)])
-        result = (valid.permute(1, 2, 0).contiguous(), first)
+        result = (valid.permute(1, 2, 0).contiguous(), first.long())
         self._valid_cache = result
         return result
 
@@ -348,31 +354,33 @@ class LBFEnv(BatchedEnv):
         the agent's view clipped to the grid (`pos - own + min(sight, own)`), empty slots are (-1, -1, 0).
         A player counts as visible when those coordinates lie in [0, 2 sight] (the reference's test, which
         lets an agent near the top or left edge see players a little beyond its square)."""
-        # computed as [n, slots, (row, col, level), B] (batch last: broadcasting over small trailing dimensions
-        # is slow on CPU)
-        S, s, n = self.size, self.sight, self.n_agents
-        row, col = self.pos.permute(2, 1, 0).unsqueeze(-2).float()  # [n, 1, B] each
-        top, left = row - row.clamp(max=s), col - col.clamp(max=s)  # the view's clipped corner
-        food = torch.stack([self.food_cell // S, self.food_cell % S, self.food_level]).transpose(1, 2).float()
-        food_row, food_col, food_level = food.unsqueeze(1)  # [1, F, B] each
-        food_seen = (
-            (food_level > 0) & (food_row - row).abs().le(s) & (food_col - col).abs().le(s)
-        )  # [n, F, B]
-        empty = self.empty_slot.float()
-        foods = _packed(
-            torch.stack((food_row - top, food_col - left, food_level.expand_as(food_seen)), 2),
-            food_seen,
-            empty,
+        # computed as [viewer, slot, (row, col, level), B], the slots being the foods and then the players
+        # (the viewer first); batch last: broadcasting over small trailing dimensions is slow on CPU
+        s, n, F, B = self.sight, self.n_agents, self.n_food, self.num_envs
+        pos = self.pos.permute(1, 2, 0).float()  # [n, 2, B]
+        in_view = pos.clamp(max=s)  # the viewer's own cell relative to the corner of its clipped view
+        players = torch.cat([pos, self.level.T.unsqueeze(1).float()], 1)
+        foods = torch.cat([self.food_pos.permute(1, 2, 0), self.food_level.T.unsqueeze(1)], 1).float()
+        entries = torch.cat([foods.expand(n, -1, -1, -1), players[self.view_order]], 1)  # [n, F + n, 3, B]
+        entries[:, :, :2] -= (pos - in_view).unsqueeze(1)  # coordinates relative to the view's corner
+        # visible: foods within `sight` of the viewer (and not eaten), players inside [0, 2 sight]; both as
+        # a distance of at most `sight` from a centre (the viewer's cell, or the middle of the clipped view)
+        centre = torch.cat([in_view.unsqueeze(1).expand(-1, F, -1, -1), self.view_middle], 1)
+        seen = ((entries[:, :, :2] - centre).abs().amax(2) <= s) & torch.cat(
+            [self.food_level.T > 0, self.players_present]
         )
-        other_row = row.squeeze(1)[self.view_order] - top  # [n, n, B]: each agent's own entry first
-        other_col = col.squeeze(1)[self.view_order] - left
-        player_seen = (other_row >= 0) & (other_row <= 2 * s) & (other_col >= 0) & (other_col <= 2 * s)
-        parts = (other_row, other_col)
-        if self.observe_levels:
-            parts += (self.level.T.float()[self.view_order],)
-        players = _packed(torch.stack(parts, 2), player_seen, empty)
-        obs = torch.cat([foods.flatten(1, 2), players.flatten(1, 2)], 1)  # [n, values, B]
-        return obs.view(-1, self.num_envs).T.contiguous().view(self.num_envs, n, -1)
+        # visible entries move to the front of their part (foods, players) in their order; the others are empty
+        count = seen.cumsum(1)
+        slot = count - 1
+        slot[:, F:] += F - count[:, F - 1 : F]  # the players' part starts at slot F
+        slot.masked_fill_(~seen, F + n)  # a spare slot collects the unseen entries
+        empty = self.empty_slot.float().view(1, 1, 3, 1)
+        packed = entries.new_zeros(n, F + n + 1, 3, B)  # filled relative to `empty`: unfilled slots are empty
+        packed.scatter_(1, slot.unsqueeze(2).expand(-1, -1, 3, -1), entries - empty)
+        obs = packed[:, : F + n] + empty
+        if not self.observe_levels:
+            obs = torch.cat([obs[:, :F].flatten(1, 2), obs[:, F:, :2].flatten(1, 2)], 1)
+        return obs.reshape(-1, B).T.contiguous().view(B, n, -1)
 
     def grid_obs(self) -> Tensor:
         """`[B, n, 3, 2 sight + 1, 2 sight + 1]` the reference's grid: agent levels (1 without
@@ -454,14 +462,3 @@ class LBFEnv(BatchedEnv):
         k = (u * count).int().clamp(max=(count - 1).clamp(min=0))
         cell = torch.searchsorted(before, (k + 1).unsqueeze(1)).squeeze(1)
         return cell.clamp(max=free.shape[1] - 1)
-
-
-def _packed(values: Tensor, seen: Tensor, empty: Tensor) -> Tensor:
-    """`[n, K, D, B]`: the entries `values[:, k]` (`values [n, K, D, B]`) that are `seen [n, K, B]`, moved to
-    the front in their order; the other slots hold `empty` (its first D values)."""
-    n, K, D, B = values.shape
-    slot = (seen.cumsum(1) - 1).masked_fill_(~seen, K)  # slot K collects the unseen ones
-    empty = empty[:D].view(1, 1, D, 1)
-    out = values.new_zeros(n, K + 1, D, B)  # filled relative to `empty`, so that the unfilled slots are empty
-    out.scatter_(1, slot.unsqueeze(2).expand(-1, -1, D, -1), values - empty)
-    return out[:, :K] + empty
