@@ -196,6 +196,18 @@ class BatchedEnv:
     # True for wrappers of external, unbatched environments (one instance per copy, stepped in a Python loop on
     # the host whatever `device` is): the conformance suite skips its batched-operations and device checks
     external_copies: bool = False
+    # the step machinery's own methods: a subclass method of the same name would silently replace a part of
+    # every step (as an environment's private `_view` once did), so defining one is refused at class creation
+    _machinery = ("_advance", "_view", "_episode_info", "_assemble", "_observe_with_state")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        clashes = [name for name in BatchedEnv._machinery if name in vars(cls)]
+        if clashes:
+            raise TypeError(
+                f"{cls.__name__} defines {', '.join(clashes)}: these names belong to BatchedEnv's step machinery; "
+                "rename the method (environments implement _reset, _step, _observe and the optional hooks)"
+            )
 
     def __init__(
         self,

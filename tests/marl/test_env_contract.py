@@ -191,3 +191,17 @@ def test_render_grid_tiles_copies():
     assert np.array_equal(grid[: frame.shape[0], frame.shape[1] :], env.render(1))
     with pytest.raises(IndexError, match="copy index 4 out of range"):
         env.render(4)
+
+
+def test_a_subclass_cannot_replace_the_step_machinery_by_name():
+    with pytest.raises(TypeError, match="_view: these names belong to BatchedEnv's step machinery"):
+
+        class OwnView(ToyWalk):  # an environment's private helper that happens to share the base's name
+            def _view(self):
+                return None
+
+    class OwnHooks(ToyWalk):  # the hooks themselves stay overridable
+        def _observe(self):
+            return super()._observe()
+
+    assert OwnHooks(num_envs=2).reset()["walker"].obs.shape[0] == 2
