@@ -58,7 +58,7 @@ ALGO: dict[str, Any] = {"epochs": 4}  # otherwise configs/algo/{ippo,mappo}.yaml
 # Per preset: environment steps (summed over copies), training copies, seeds, evaluation episodes per seed.
 BUDGETS: dict[str, dict[str, Any]] = {
     "small": {"total_steps": 5_120, "num_envs": 4, "seeds": [0, 1, 2], "eval_episodes": 16},
-    "medium": {"total_steps": 1_536, "num_envs": 2, "seeds": [0], "eval_episodes": 4},
+    "medium": {"total_steps": 1_536, "num_envs": 2, "seeds": [0, 1, 2], "eval_episodes": 4},
 }
 
 
@@ -150,6 +150,7 @@ def run_grid(
                         record = train_cell(preset, policy, seed, budget, run_dirs / path.stem)
                     record = {"preset": preset, "policy": policy, "seed": seed, **record}
                     record["wall_seconds"] = round(time.perf_counter() - tic, 1)
+                    record["load_average"] = os.getloadavg()  # the machine's, after the cell
                     atomic_write_json(path, record)
                     print(f"{path.name}: {record['mean']} ({record['wall_seconds']} s)", flush=True)
                 records.append(json.loads(path.read_text()))
@@ -255,7 +256,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "wall_seconds": round(time.perf_counter() - start, 1),
+        "wall_seconds": round(time.perf_counter() - start, 1),  # this invocation's (cells it skipped: 0)
+        "cells_wall_seconds": round(sum(r["wall_seconds"] for r in records), 1),
+        "cells_train_cpu_seconds": round(sum(r.get("train_cpu_seconds", 0.0) for r in records), 1),
         "command": shlex.join(
             ["python", "benchmarks/mmo_learning.py", *(sys.argv[1:] if argv is None else argv)]
         ),
