@@ -618,9 +618,12 @@ def _sample_discrete(
     with no legal entry, e.g. a dead agent's, is uniform over all)."""
     if mask is None:
         return torch.randint(n, shape, generator=generator, device=device)
-    weights = mask.float().reshape(-1, n)
-    weights = torch.where(weights.sum(-1, keepdim=True) > 0, weights, torch.ones_like(weights))
-    return torch.multinomial(weights, 1, generator=generator).reshape(shape)
+    # the largest of independent uniform keys among the legal entries (one draw per entry; several times faster
+    # than torch.multinomial row by row)
+    mask = mask.reshape(*shape, n)
+    legal = mask | ~mask.any(-1, keepdim=True)
+    keys = torch.rand(*shape, n, generator=generator, device=device)
+    return keys.masked_fill_(~legal, -1.0).argmax(-1)
 
 
 def _check_action_layout(group: str, spec: GroupSpec, a: Tensor, num_envs: int) -> Tensor:

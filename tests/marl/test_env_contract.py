@@ -205,3 +205,18 @@ def test_a_subclass_cannot_replace_the_step_machinery_by_name():
             return super()._observe()
 
     assert OwnHooks(num_envs=2).reset()["walker"].obs.shape[0] == 2
+
+
+def test_sampled_actions_are_uniform_over_the_legal_ones():
+    """Three legal actions of five: each drawn about a third of the time, the illegal ones never; a row with no
+    legal action is uniform over all of them."""
+    from marl.core.env import _sample_discrete
+
+    mask = torch.tensor([False, True, False, True, True]).expand(20_000, 1, 5).clone()
+    mask[-5_000:] = False  # rows with nothing legal
+    draws = _sample_discrete(5, (20_000, 1), mask, torch.Generator().manual_seed(0), torch.device("cpu"))
+    legal_counts = torch.bincount(draws[:15_000].flatten(), minlength=5)
+    assert legal_counts[[0, 2]].sum() == 0
+    assert ((legal_counts[[1, 3, 4]] - 5_000).abs() < 300).all(), legal_counts  # about 4 standard deviations
+    free_counts = torch.bincount(draws[15_000:].flatten(), minlength=5)
+    assert ((free_counts - 1_000).abs() < 130).all(), free_counts
