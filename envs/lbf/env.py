@@ -151,7 +151,8 @@ class LBFEnv(BatchedEnv):
         # the grid with a border of one cell, as flat indices (row + 1) * (size + 2) + col + 1, and one spare cell
         # for eaten foods; the cells' contents: OUTSIDE, EMPTY, or a food's slot
         W = S + 2
-        self.bordered_grid = torch.full((1, W * W + 1), OUTSIDE, dtype=torch.int8, device=dev)  # n_food <= 127
+        # in bytes (n_food <= 127)
+        self.bordered_grid = torch.full((1, W * W + 1), OUTSIDE, dtype=torch.int8, device=dev)
         self.bordered_grid.view(-1)[: W * W].view(W, W)[1:-1, 1:-1] = EMPTY
         self.food_slots = torch.arange(F, dtype=torch.int8, device=dev).repeat(B, 1)
         self.around_offsets = torch.tensor([[-W], [W], [-1], [1]], device=dev)  # N, S, W, E
