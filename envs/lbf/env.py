@@ -174,8 +174,7 @@ class LBFEnv(BatchedEnv):
         self.inside_padded = padded.flatten()
         self.pos = torch.zeros(B, n, 2, dtype=torch.long, device=dev)
         self.level = torch.ones(B, n, dtype=torch.long, device=dev)
-        self.food_cell = torch.full((B, F), S * S, dtype=torch.long, device=dev)
-        self.food_pos = torch.stack([self.food_cell // S, self.food_cell % S], -1)  # (row, col) of food_cell
+        self._place_foods(torch.full((B, F), S * S, dtype=torch.long, device=dev))
         self.food_level = torch.zeros(B, F, dtype=torch.long, device=dev)
         self.food_spawned = torch.zeros(B, device=dev)
         self.has_positions = torch.zeros(B, dtype=torch.bool, device=dev)  # a previous episode's cells
@@ -184,6 +183,9 @@ class LBFEnv(BatchedEnv):
         self.always_valid = torch.ones(1, B, n, dtype=torch.bool, device=dev)  # NONE
         self.no_food = torch.zeros(B, 1, dtype=torch.long, device=dev)
         self.all_copies = torch.arange(B, device=dev)
+        # resets draw only the copies that reset on the CPU (reading the mask is free there, and a few copies end
+        # on most steps); on an accelerator every copy is drawn and the mask selects, without a host sync
+        self.draw_every_copy = self.device.type != "cpu"
         self.view_middle = torch.full((n, n, 2, B), float(self.sight), device=dev)  # see vector_obs
         self.players_present = torch.ones(n, B, dtype=torch.bool, device=dev)
         # the valid actions of the current state, computed once per state and dropped by every change of it (a
@@ -198,21 +200,22 @@ class LBFEnv(BatchedEnv):
         return super().reset(seed)
 
     def _reset(self, mask: Tensor) -> None:
-        # On the CPU only the copies that reset are drawn (reading the mask is free there, and a few copies
-        # end on most steps); on an accelerator every copy is drawn and the mask selects, without a host sync.
-        index = mask.nonzero().squeeze(1) if self.device.type == "cpu" else self.all_copies
-        chosen = mask[index].unsqueeze(1)
+        index = self.all_copies if self.draw_every_copy else mask.nonzero().squeeze(1)
+        chosen = mask[index].unsqueeze(1)  # [copies drawn, 1]: the drawn copies that reset
         pos, level = self._spawn_players(index)
         pos = torch.where(chosen.unsqueeze(2), pos, self.pos[index])
         level = torch.where(chosen, level, self.level[index])
         cell, food = self._spawn_food(pos, level)
         self.pos = self.pos.index_copy(0, index, pos)
         self.level = self.level.index_copy(0, index, level)
-        self.food_cell = self.food_cell.index_copy(0, index, torch.where(chosen, cell, self.food_cell[index]))
-        self.food_pos = torch.stack([self.food_cell // self.size, self.food_cell % self.size], -1)
-        food = torch.where(chosen, food, self.food_level[index])
-        self.food_level = self.food_level.index_copy(0, index, food)
-        self.food_spawned = self.food_spawned.index_copy(0, index, food.sum(1).float())
+        self._place_foods(
+            self.food_cell.index_copy(0, index, torch.where(chosen, cell, self.food_cell[index]))
+        )
+        self.food_level = self.food_level.index_copy(
+            0, index, torch.where(chosen, food, self.food_level[index])
+        )
+        spawned = torch.where(chosen[:, 0], food.sum(1).float(), self.food_spawned[index])
+        self.food_spawned = self.food_spawned.index_copy(0, index, spawned)
         self.has_positions |= mask
         self.foods_eaten.masked_fill_(mask, 0.0)
         self.team_return.masked_fill_(mask, 0.0)
@@ -289,8 +292,7 @@ class LBFEnv(BatchedEnv):
         flat = field.flatten(1)
         cells = torch.where(flat > 0, torch.arange(S * S, device=dev), S * S).sort(1).values[:, :F]
         self.pos, self.level = position.clone(), level.long().clone()
-        self.food_cell = cells
-        self.food_pos = torch.stack([cells // S, cells % S], -1)
+        self._place_foods(cells)
         self.food_level = torch.cat([flat, flat.new_zeros(B, 1)], 1).gather(1, cells)
         spawned = flat.sum(1).float() if food_spawned is None else torch.as_tensor(food_spawned, device=dev)
         self.food_spawned = spawned.float().clone()
@@ -298,6 +300,12 @@ class LBFEnv(BatchedEnv):
         self._valid_cache = None
 
     # ------------------------------------------------------------------ rules
+    def _place_foods(self, cells: Tensor) -> None:
+        """Set the food slots' cells `[B, F]` (row-major, `size * size` for an unspawned slot) and their (row, col),
+        kept beside them because observations, masks and the state read them every step."""
+        self.food_cell = cells
+        self.food_pos = torch.stack([cells // self.size, cells % self.size], -1)
+
     def food_map(self) -> Tensor:
         """`[B, size * size]` the level of the food on each cell (0: none)."""
         S2 = self.size * self.size

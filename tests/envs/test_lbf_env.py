@@ -118,6 +118,26 @@ def spawned(task, num_envs=2000, **keys):
     return env
 
 
+@pytest.mark.parametrize("draw_every_copy", [False, True], ids=["reset-copies-only", "every-copy"])
+def test_a_reset_redraws_its_copies_and_leaves_the_others_untouched(draw_every_copy):
+    """Both ways of drawing a reset (only the reset copies, the CPU's; every copy with the mask selecting, an
+    accelerator's) keep every field of the other copies, half-eaten foods and their normaliser included."""
+    env = make_lbf("8x8-2p-2f", num_envs=64, seed=0)
+    env.draw_every_copy = draw_every_copy
+    env.reset()
+    env.food_level[:, 0] = 0  # a food eaten everywhere: food_spawned must not follow food_level
+    env._valid_cache = None
+    fields = ("pos", "level", "food_cell", "food_pos", "food_level", "food_spawned")
+    before = {name: getattr(env, name).clone() for name in fields}
+    mask = torch.arange(64) % 3 == 0
+    env._reset(mask)
+    for name in fields:
+        assert torch.equal(getattr(env, name)[~mask], before[name][~mask]), name
+    assert not torch.equal(env.pos[mask], before["pos"][mask])
+    assert torch.equal(env.food_spawned[mask], env.food_level[mask].sum(1).float())
+    assert torch.equal(env.food_pos, torch.stack([env.food_cell // 8, env.food_cell % 8], -1))
+
+
 @pytest.mark.parametrize("task, foods", [("6x6-2p-2f", 2), ("8x8-2p-3f", 3)])
 def test_food_spawning_follows_the_reference_rules(task, foods):  # test_food_spawning_0, _1 and more
     env = spawned(task)
