@@ -124,9 +124,8 @@ class BattleEnv(BatchedEnv):
         self.unit_type = torch.zeros(B, N, dtype=torch.long, device=dev)
         self.last_action = torch.zeros(B, N, dtype=torch.long, device=dev)
         self.attacking = torch.zeros(B, N, dtype=torch.long, device=dev)  # target row of a strike, or -1
-        self.cooldown_draws = torch.zeros(
-            TICKS, B, N, device=dev
-        )  # U(0, 1) per tick for the jitter, see step
+        # U(0, 1) per tick and unit for the cooldown jitter, drawn by `step` before the rules
+        self.cooldown_draws = torch.zeros(TICKS, B, N, device=dev)
         self.won = torch.zeros(B, 2, dtype=torch.bool, device=dev)  # per team
         self.max_reward = torch.ones(B, 2, device=dev)
         learners = (0, 1) if config.opponent == "self_play" else (0,)
